@@ -1,0 +1,139 @@
+// Loading a node's own keys (design 5): sign.key.pem + sign.cert.pem, enc.key.pem + enc.cert.pem, and
+// kept older decryption keys enc-<keyId>.key.pem, so bundles sealed before a rotation still open.
+import type { KeyObject } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyError } from '../shared/errors.js';
+import { certificateFacts, signingAlgorithmOf, type SigningAlgorithm } from './certificates.js';
+import { readPrivateKeyFile, readTextFile } from './key-files.js';
+import { keyIdOf } from './primitives.js';
+import type { Identity, NodeRole, PeerCertificate } from './types.js';
+
+export const SIGN_KEY_FILE = 'sign.key.pem';
+export const SIGN_CERT_FILE = 'sign.cert.pem';
+export const ENC_KEY_FILE = 'enc.key.pem';
+export const ENC_CERT_FILE = 'enc.cert.pem';
+export const OLD_ENC_KEY_PATTERN = /^enc-([0-9a-f]{32})\.key\.pem$/;
+
+interface IdentitySecrets {
+  signKey: KeyObject;
+  /** Decryption keys by key id. */
+  encKeys: Map<string, KeyObject>;
+}
+
+const secrets = new WeakMap<Identity, IdentitySecrets>();
+
+export function identitySecrets(identity: Identity): IdentitySecrets {
+  const found = secrets.get(identity);
+  if (!found) {
+    throw new KeyError('KEY_INVALID', `Identity ${identity.name} was not created by loadIdentity`, {
+      hint: 'Obtain identities only from loadIdentity()',
+    });
+  }
+  return found;
+}
+
+/** Builds an Identity from key objects (used by loadIdentity and the test-vector generator). */
+export function identityFromKeys(parts: {
+  name: string;
+  role: NodeRole;
+  keysDir: string;
+  signKey: KeyObject;
+  signCertificate: PeerCertificate;
+  encKeys: KeyObject[];
+}): Identity {
+  const signAlgorithm: SigningAlgorithm | undefined = signingAlgorithmOf(parts.signKey);
+  if (!signAlgorithm) {
+    throw new KeyError('KEY_INVALID', 'Signing key must be Ed25519 or ECDSA P-256', { where: parts.keysDir });
+  }
+  const encKeys = new Map<string, KeyObject>();
+  for (const key of parts.encKeys) {
+    if (key.asymmetricKeyType !== 'x25519') {
+      throw new KeyError('KEY_INVALID', 'Encryption keys must be X25519', { where: parts.keysDir });
+    }
+    encKeys.set(keyIdOf(key), key);
+  }
+  const identity: Identity = Object.freeze({
+    name: parts.name,
+    role: parts.role,
+    signKeyId: keyIdOf(parts.signKey),
+    signAlgorithm,
+    encKeyIds: Object.freeze([...encKeys.keys()]),
+    keysDir: parts.keysDir,
+    signCertificate: parts.signCertificate,
+  });
+  secrets.set(identity, { signKey: parts.signKey, encKeys });
+  return identity;
+}
+
+/** Reads a certificate file into a PeerCertificate, requiring a node role and a usage. */
+export function readNodeCertificate(file: string, expectedUsage?: 'sign' | 'encrypt'): PeerCertificate {
+  const facts = certificateFacts(readTextFile(file, 'Certificate'), file);
+  if (!facts.role || (facts.usage !== 'sign' && facts.usage !== 'encrypt')) {
+    throw new KeyError('KEY_INVALID', 'Certificate is not a bridge node certificate (role or usage missing)', {
+      where: file,
+      hint: 'Use certificates issued by `bridge-keys issue`',
+    });
+  }
+  if (expectedUsage && facts.usage !== expectedUsage) {
+    throw new KeyError('KEY_INVALID', `Certificate has usage ${facts.usage}, expected ${expectedUsage}`, {
+      where: file,
+    });
+  }
+  return {
+    name: facts.name,
+    role: facts.role,
+    usage: facts.usage,
+    keyId: facts.keyId,
+    notBefore: facts.notBefore,
+    notAfter: facts.notAfter,
+    serial: facts.serial,
+    pem: facts.pem,
+    file,
+  };
+}
+
+/** Loads a node's key material from its keys folder; the passphrase decrypts the PKCS#8 private keys. */
+export async function loadIdentity(opts: { keysDir: string; passphrase: string }): Promise<Identity> {
+  await Promise.resolve(); // keep the async contract; all work below is local file reads
+  const { keysDir, passphrase } = opts;
+  const signCertificate = readNodeCertificate(join(keysDir, SIGN_CERT_FILE), 'sign');
+  const signKeyFile = join(keysDir, SIGN_KEY_FILE);
+  const signKey = readPrivateKeyFile(signKeyFile, passphrase);
+  if (keyIdOf(signKey) !== signCertificate.keyId) {
+    throw new KeyError('KEY_INVALID', 'Signing key does not match sign.cert.pem', {
+      where: signKeyFile,
+      hint: 'Restore the matching key and certificate pair, or issue new keys',
+    });
+  }
+  const encKeyFile = join(keysDir, ENC_KEY_FILE);
+  const encKeys = [readPrivateKeyFile(encKeyFile, passphrase)];
+  const encCertFile = join(keysDir, ENC_CERT_FILE);
+  if (existsSync(encCertFile)) {
+    const encCert = readNodeCertificate(encCertFile, 'encrypt');
+    if (keyIdOf(encKeys[0]!) !== encCert.keyId) {
+      throw new KeyError('KEY_INVALID', 'Encryption key does not match enc.cert.pem', { where: encKeyFile });
+    }
+  }
+  // Older decryption keys kept after rotation, so bundles in flight under them still open (design 5).
+  for (const entry of readdirSync(keysDir).sort()) {
+    const match = OLD_ENC_KEY_PATTERN.exec(entry);
+    if (!match) continue;
+    const file = join(keysDir, entry);
+    const key = readPrivateKeyFile(file, passphrase);
+    if (keyIdOf(key) !== match[1]) {
+      throw new KeyError('KEY_INVALID', 'Kept encryption key does not match the key id in its file name', {
+        where: file,
+      });
+    }
+    encKeys.push(key);
+  }
+  return identityFromKeys({
+    name: signCertificate.name,
+    role: signCertificate.role,
+    keysDir,
+    signKey,
+    signCertificate,
+    encKeys,
+  });
+}

@@ -1,0 +1,28 @@
+// The one door to cryptography (style.md rule 2): nodes import only from here.
+export * from './types.js';
+export { sha256Hex, fingerprintContract, randomBundleId, keyIdOf, canonicalJson } from './primitives.js';
+export { loadIdentity } from './identity.js';
+export { loadTrustStore, recipientCertificates, certificateStatus, type CertificateStatus } from './trust-store.js';
+export { sealBundle, type SealRequest, type SealResult } from './seal.js';
+export { openBundle, readBundleHeader, type OpenRequest, type OpenedBundle } from './open.js';
+export {
+  initCa,
+  issueNodeKeys,
+  importCertificates,
+  exportCertificates,
+  revokeCertificate,
+  createCrl,
+  importCrl,
+  rotateEncryptionKey,
+  listCertificates,
+  type InitCaOptions,
+  type InitCaResult,
+  type IssueNodeKeysOptions,
+  type IssueNodeKeysResult,
+  type ImportCertificatesOptions,
+  type RevokeOptions,
+  type RotateOptions,
+  type CertificateListing,
+} from './authority.js';
+export { appendAuditEvent, verifyAuditLog, type AuditEntry, type AuditVerification } from './audit-log.js';
+export * as bundleLimits from './limits.js';

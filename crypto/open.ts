@@ -1,0 +1,357 @@
+// Opening a received bundle (design 4): every refusal that can be decided from the header happens before
+// a single byte is decrypted, each with its own VerificationError code; the body is then streamed
+// segment by segment, and the final signature is checked before the last plaintext is released.
+import { createDecipheriv, createHash, type KeyObject } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { VerificationError } from '../shared/errors.js';
+import { parseHeader } from './header.js';
+import { identitySecrets } from './identity.js';
+import { unwrapDataKey } from './key-wrap.js';
+import {
+  FLAG_LAST,
+  FLAG_MORE,
+  FORMAT_VERSION,
+  FRAME_HEADER_LENGTH,
+  GCM_TAG_LENGTH,
+  MAGIC,
+  MAX_CLOCK_SKEW_MS,
+  MAX_HEADER_BYTES,
+  MAX_PLAINTEXT_BYTES,
+  MAX_SEGMENTS,
+  MAX_SIGNATURE_BYTES,
+  PREFIX_LENGTH,
+} from './limits.js';
+import { finalSignaturePreimage, headerSignaturePreimage, segmentNonce } from './preimage.js';
+import { sha256 } from './primitives.js';
+import { verifyPreimage } from './signing.js';
+import { publicKeyOf, resolveSigner } from './trust-store.js';
+import type { BundleHeader, Identity, NodeRole, PeerCertificate, TrustStore } from './types.js';
+
+export interface OpenRequest {
+  path: string;
+  identity: Identity;
+  trust: TrustStore;
+  now: Date;
+  expectSenderRole: NodeRole;
+  isReplay?: (bundleId: string) => boolean;
+}
+
+export interface OpenedBundle {
+  header: BundleHeader;
+  signer: PeerCertificate;
+  /**
+   * Plaintext in order. Throws VerificationError (tampered/truncated/reordered segment, bad final
+   * signature) while iterating. The final signature is checked before the last segment is released and
+   * before the iterator completes, so a consumer that only commits after a clean, complete iteration
+   * never commits unverified data. Can be iterated once.
+   */
+  body: AsyncIterable<Buffer>;
+  /** Available after body was fully consumed: 'sha256:<hex>' of the plaintext. */
+  plaintextDigest(): string;
+}
+
+/** The parts of a bundle before its body: everything needed to decide on it without decrypting. */
+export interface BundleEnvelope {
+  header: BundleHeader;
+  headerBytes: Buffer;
+  headerSignature: Buffer;
+  /** File offset of the first segment frame. */
+  bodyOffset: number;
+}
+
+/** Reads exact byte counts at increasing positions; a short read is a truncated bundle. */
+class SequentialReader {
+  constructor(
+    private readonly handle: FileHandle,
+    public position: number,
+    private readonly where: string,
+  ) {}
+
+  async read(length: number, what: string): Promise<Buffer> {
+    const buffer = Buffer.alloc(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, this.position + filled);
+      if (bytesRead === 0) {
+        throw new VerificationError('VERIFY_TRUNCATED', `Bundle ends inside the ${what}`, {
+          where: this.where,
+          hint: 'The file was cut short in transit; request a resend',
+        });
+      }
+      filled += bytesRead;
+    }
+    this.position += length;
+    return buffer;
+  }
+
+  async atEnd(): Promise<boolean> {
+    const probe = Buffer.alloc(1);
+    const { bytesRead } = await this.handle.read(probe, 0, 1, this.position);
+    return bytesRead === 0;
+  }
+}
+
+/** Reads magic, version, header and header signature; each length is checked before it is allocated. */
+async function readEnvelope(handle: FileHandle, path: string): Promise<BundleEnvelope> {
+  const reader = new SequentialReader(handle, 0, path);
+  const prefix = Buffer.alloc(PREFIX_LENGTH);
+  const { bytesRead } = await handle.read(prefix, 0, PREFIX_LENGTH, 0);
+  if (bytesRead < MAGIC.length || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new VerificationError('VERIFY_BAD_MAGIC', 'Not a govbank-bridge bundle (bad magic bytes)', {
+      where: path,
+      hint: 'Quarantine the file; something other than a bundle was put in the inbox',
+    });
+  }
+  if (bytesRead < PREFIX_LENGTH) {
+    throw new VerificationError('VERIFY_TRUNCATED', 'Bundle ends inside its prefix', { where: path });
+  }
+  reader.position = PREFIX_LENGTH;
+  const version = prefix.readUInt16BE(MAGIC.length);
+  if (version !== FORMAT_VERSION) {
+    throw new VerificationError(
+      'VERIFY_UNSUPPORTED_VERSION',
+      `Unsupported bundle format version ${version}; this build reads version ${FORMAT_VERSION}`,
+      { where: path, hint: 'Upgrade the receiving node or ask the sender to use a supported format' },
+    );
+  }
+  const headerLength = prefix.readUInt32BE(MAGIC.length + 2);
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new VerificationError(
+      'VERIFY_HEADER_TOO_LARGE',
+      `Bundle header claims ${headerLength} bytes, the limit is ${MAX_HEADER_BYTES}`,
+      { where: path, hint: 'Quarantine the file' },
+    );
+  }
+  if (headerLength === 0) {
+    throw new VerificationError('VERIFY_HEADER_MALFORMED', 'Bundle header is empty', { where: path });
+  }
+  const headerBytes = await reader.read(headerLength, 'header');
+  const signatureLength = (await reader.read(2, 'header signature length')).readUInt16BE(0);
+  if (signatureLength === 0 || signatureLength > MAX_SIGNATURE_BYTES) {
+    throw new VerificationError(
+      'VERIFY_HEADER_MALFORMED',
+      `Header signature length ${signatureLength} outside 1..${MAX_SIGNATURE_BYTES}`,
+      { where: path },
+    );
+  }
+  const headerSignature = await reader.read(signatureLength, 'header signature');
+  const header = parseHeader(headerBytes, path);
+  return { header, headerBytes, headerSignature, bodyOffset: reader.position };
+}
+
+/** Parses the cleartext header without verifying anything. Reads only the bounded header bytes. */
+export async function readBundleHeader(path: string): Promise<BundleHeader> {
+  return (await readBundleEnvelope(path)).header;
+}
+
+/** Like readBundleHeader, also returning the exact header bytes and signature (for inspect --extract). */
+export async function readBundleEnvelope(path: string): Promise<BundleEnvelope> {
+  const handle = await openForReading(path);
+  try {
+    return await readEnvelope(handle, path);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function openForReading(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    throw new VerificationError('VERIFY_TRUNCATED', 'Bundle file cannot be opened', {
+      where: path,
+      hint: 'Check that the file exists and is readable by this node',
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Checks who signed a bundle and when it is valid, from its envelope alone (style.md rule 4: no I/O;
+ * time and trust are arguments): known sender, trusted/unrevoked/unexpired certificate of the expected
+ * role (any role when `expectSenderRole` is undefined, for operators' inspection), header signature,
+ * expiry and creation time.
+ */
+export function verifyEnvelopeSignature(
+  envelope: BundleEnvelope,
+  trust: TrustStore,
+  now: Date,
+  expectSenderRole: NodeRole | undefined,
+  where: string,
+): PeerCertificate {
+  const { header } = envelope;
+  const signer = resolveSigner(trust, header.sender, now, expectSenderRole, where);
+  if (!verifyPreimage(publicKeyOf(signer), headerSignaturePreimage(envelope.headerBytes), envelope.headerSignature)) {
+    throw new VerificationError('VERIFY_HEADER_SIGNATURE', `Header signature by ${header.sender.name} does not verify`, {
+      where,
+      hint: 'Quarantine the bundle: the header was altered or signed with another key',
+    });
+  }
+  if (now.getTime() >= Date.parse(header.expiresAt)) {
+    throw new VerificationError('VERIFY_BUNDLE_EXPIRED', `Bundle expired at ${header.expiresAt}`, {
+      where,
+      hint: 'Ask the sender to re-export; expired bundles are never imported',
+    });
+  }
+  if (Date.parse(header.createdAt) > now.getTime() + MAX_CLOCK_SKEW_MS) {
+    throw new VerificationError(
+      'VERIFY_BUNDLE_NOT_YET_VALID',
+      `Bundle created at ${header.createdAt}, more than ${MAX_CLOCK_SKEW_MS / 60000} minutes in the future`,
+      { where, hint: 'Check the clocks of both nodes' },
+    );
+  }
+  return signer;
+}
+
+/**
+ * Decides on a bundle from its envelope alone, then unwraps the data key: the signature checks above,
+ * then addressed to us, then not a replay. Throws VerificationError with the refusal's own code.
+ */
+export function verifyEnvelope(
+  envelope: BundleEnvelope,
+  req: Omit<OpenRequest, 'path'>,
+  where: string,
+): { signer: PeerCertificate; dataKey: Buffer } {
+  const { header } = envelope;
+  const signer = verifyEnvelopeSignature(envelope, req.trust, req.now, req.expectSenderRole, where);
+  const secrets = identitySecrets(req.identity);
+  const ours = header.recipients.filter((r) => secrets.encKeys.has(r.keyId));
+  if (ours.length === 0) {
+    throw new VerificationError(
+      'VERIFY_NOT_FOR_US',
+      `Bundle is not addressed to ${req.identity.name} (recipient keys ${header.recipients.map((r) => r.keyId).join(', ')}; ours ${req.identity.encKeyIds.join(', ')})`,
+      { where, hint: 'Quarantine it; if a key was rotated away too early, restore the old enc-<keyId>.key.pem' },
+    );
+  }
+  if (req.isReplay?.(header.bundleId)) {
+    throw new VerificationError('VERIFY_REPLAYED', `Bundle ${header.bundleId} was already received`, {
+      where,
+      hint: 'Nothing to do: a replayed bundle changes nothing',
+    });
+  }
+  for (const entry of ours) {
+    const dataKey = unwrapDataKey(entry, header.bundleId, secrets.encKeys.get(entry.keyId) as KeyObject);
+    if (dataKey) return { signer, dataKey };
+  }
+  throw new VerificationError('VERIFY_UNWRAP_FAILED', 'The data key does not unwrap with our decryption key', {
+    where,
+    hint: 'Quarantine the bundle; the sender used a wrong or damaged recipient entry',
+  });
+}
+
+/** Verifies everything decidable from the header, then returns a streaming, verifying body. */
+export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
+  const envelope = await readBundleEnvelope(req.path);
+  const where = `${req.path}, bundle ${envelope.header.bundleId}`;
+  const { signer, dataKey } = verifyEnvelope(envelope, req, where);
+  const headerDigest = sha256(envelope.headerBytes);
+  let digest: string | undefined;
+  let started = false;
+
+  async function* decryptSegments(): AsyncGenerator<Buffer> {
+    const handle = await openForReading(req.path);
+    try {
+      const reader = new SequentialReader(handle, envelope.bodyOffset, where);
+      const segmentSize = envelope.header.segmentSize;
+      const plaintextHash = createHash('sha256');
+      let counter = 0;
+      let total = 0;
+      for (;;) {
+        const frame = await reader.read(FRAME_HEADER_LENGTH, `frame of segment ${counter}`);
+        const flags = frame[0];
+        const length = frame.readUInt32BE(1);
+        const last = flags === FLAG_LAST;
+        const maxLength = segmentSize + GCM_TAG_LENGTH;
+        // Only a last segment may be short; any other shape is a damaged or forged frame.
+        if (
+          (flags !== FLAG_LAST && flags !== FLAG_MORE) ||
+          (!last && length !== maxLength) ||
+          length < GCM_TAG_LENGTH ||
+          length > maxLength
+        ) {
+          throw tampered(`segment ${counter} has an invalid frame (flags ${flags}, length ${length})`, where);
+        }
+        if (counter >= MAX_SEGMENTS || total + length - GCM_TAG_LENGTH > MAX_PLAINTEXT_BYTES) {
+          throw new VerificationError('VERIFY_LIMIT_EXCEEDED', `Bundle body exceeds ${MAX_PLAINTEXT_BYTES} bytes`, {
+            where,
+          });
+        }
+        const sealed = await reader.read(length, `segment ${counter}`);
+        let plaintext: Buffer;
+        try {
+          const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(counter, last));
+          decipher.setAAD(headerDigest);
+          decipher.setAuthTag(sealed.subarray(length - GCM_TAG_LENGTH));
+          plaintext = Buffer.concat([decipher.update(sealed.subarray(0, length - GCM_TAG_LENGTH)), decipher.final()]);
+        } catch (error) {
+          throw tampered(`segment ${counter} fails authentication (altered, reordered or spliced)`, where, error);
+        }
+        plaintextHash.update(plaintext);
+        total += plaintext.length;
+        counter += 1;
+        if (!last) {
+          yield plaintext;
+          continue;
+        }
+        const signatureLength = (await reader.read(2, 'final signature length')).readUInt16BE(0);
+        if (signatureLength === 0 || signatureLength > MAX_SIGNATURE_BYTES) {
+          throw new VerificationError('VERIFY_FINAL_SIGNATURE', `Final signature length ${signatureLength} is invalid`, {
+            where,
+          });
+        }
+        const finalSignature = await reader.read(signatureLength, 'final signature');
+        if (!(await reader.atEnd())) {
+          throw new VerificationError('VERIFY_TRAILING_DATA', 'Bytes follow the final signature', {
+            where,
+            hint: 'Quarantine the file; something was appended to it',
+          });
+        }
+        const plaintextDigest = plaintextHash.digest();
+        const preimage = finalSignaturePreimage({
+          headerDigest,
+          plaintextDigest,
+          segmentCount: counter,
+          plaintextLength: total,
+        });
+        if (!verifyPreimage(publicKeyOf(signer), preimage, finalSignature)) {
+          throw new VerificationError('VERIFY_FINAL_SIGNATURE', 'Final signature over the body does not verify', {
+            where,
+            hint: 'Quarantine the bundle; do not use any of its data',
+          });
+        }
+        digest = `sha256:${plaintextDigest.toString('hex')}`;
+        if (plaintext.length > 0) yield plaintext;
+        return;
+      }
+    } finally {
+      dataKey.fill(0);
+      await handle.close();
+    }
+  }
+
+  return {
+    header: envelope.header,
+    signer,
+    body: {
+      [Symbol.asyncIterator]: () => {
+        if (started) throw new Error(`Body of bundle ${envelope.header.bundleId} can be read only once`);
+        started = true;
+        return decryptSegments();
+      },
+    },
+    plaintextDigest: () => {
+      if (digest === undefined) {
+        throw new Error(`Plaintext digest of bundle ${envelope.header.bundleId} is known only after the whole body was read`);
+      }
+      return digest;
+    },
+  };
+}
+
+function tampered(message: string, where: string, cause?: unknown): VerificationError {
+  return new VerificationError('VERIFY_SEGMENT_TAMPERED', message, {
+    where,
+    hint: 'Quarantine the bundle and request a resend; no data from it may be used',
+    cause,
+  });
+}

@@ -1,0 +1,246 @@
+// Sealing a bundle (design 4, docs/bundle-format.md): stream the body into fixed-size AES-256-GCM
+// segments under a fresh data key, wrap that key for each recipient inside the signed header, and end
+// with a signature over the header digest and the plaintext digest. Memory holds one segment at a time.
+import { createCipheriv, createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { publishFile, temporaryNameFor } from '../shared/atomic-file.js';
+import { BundleError, VerificationError } from '../shared/errors.js';
+import { INTL_SUITE, encodeHeader, parseHeader } from './header.js';
+import { identitySecrets } from './identity.js';
+import { wrapDataKey } from './key-wrap.js';
+import {
+  DATA_KEY_LENGTH,
+  DEFAULT_SEGMENT_SIZE,
+  FLAG_LAST,
+  FLAG_MORE,
+  FORMAT_VERSION,
+  MAGIC,
+  MAX_PLAINTEXT_BYTES,
+  MAX_RECIPIENTS,
+  MAX_SEGMENTS,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+} from './limits.js';
+import { finalSignaturePreimage, headerSignaturePreimage, segmentNonce } from './preimage.js';
+import { randomBundleId, sha256 } from './primitives.js';
+import { signPreimage } from './signing.js';
+import { publicKeyOf } from './trust-store.js';
+import type { BundleDescription, BundleHeader, Identity, PeerCertificate, SuiteName } from './types.js';
+
+export interface SealRequest {
+  identity: Identity;
+  recipients: PeerCertificate[];
+  description: BundleDescription;
+  body: AsyncIterable<Uint8Array>;
+  outputPath: string;
+  suite?: SuiteName;
+  segmentSize?: number;
+}
+
+export interface SealResult {
+  header: BundleHeader;
+  path: string;
+  bytes: number;
+  plaintextDigest: string;
+}
+
+/**
+ * Fixed randomness for the test-vector generator only (test/vectors/generate.ts). Production code never
+ * passes it: sealBundle() always draws fresh values.
+ */
+export interface SealRandomness {
+  bundleId?: string;
+  dataKey?: Buffer;
+  /** One X25519 private key per recipient, in recipient order. */
+  ephemeralKeys?: KeyObject[];
+}
+
+/** Streams body into outputPath: temp name, fsync, rename. Memory bounded regardless of body size. */
+export async function sealBundle(req: SealRequest): Promise<SealResult> {
+  return sealBundleWith(req, {});
+}
+
+export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): Promise<SealResult> {
+  const where = req.outputPath;
+  const suite = req.suite ?? INTL_SUITE;
+  if (suite !== INTL_SUITE) {
+    throw new BundleError('BUNDLE_MALFORMED', `Suite ${suite} is not available in this build`, {
+      where,
+      hint: `Use suite ${INTL_SUITE}; the national suite (SM2/SM3/SM4) is not implemented yet`,
+    });
+  }
+  const segmentSize = req.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
+    throw new BundleError('BUNDLE_MALFORMED', `Segment size ${segmentSize} outside ${MIN_SEGMENT_SIZE}..${MAX_SEGMENT_SIZE}`, {
+      where,
+    });
+  }
+  const recipients = checkRecipients(req.recipients, where);
+  const secrets = identitySecrets(req.identity);
+  const bundleId = fixed.bundleId ?? randomBundleId();
+  const dataKey = fixed.dataKey ?? randomBytes(DATA_KEY_LENGTH);
+  const d = req.description;
+  const header: BundleHeader = {
+    format: FORMAT_VERSION,
+    suite: INTL_SUITE,
+    bundleId,
+    sender: { name: req.identity.name, keyId: req.identity.signKeyId },
+    recipients: recipients.map((cert, index) =>
+      wrapDataKey(dataKey, bundleId, publicKeyOf(cert), fixed.ephemeralKeys?.[index]),
+    ),
+    dataset: d.dataset,
+    contract: d.contract,
+    stream: d.stream,
+    sequence: d.sequence,
+    rowCount: d.rowCount,
+    kind: d.kind,
+    createdAt: validDate(d.createdAt ?? new Date(), 'createdAt', where).toISOString(),
+    expiresAt: validDate(d.expiresAt, 'expiresAt', where).toISOString(),
+    segmentSize,
+  };
+  const headerBytes = encodeHeader(header);
+  // The sealer runs the receiver's own guard, so it can never write a header the receiver refuses.
+  try {
+    parseHeader(headerBytes, where);
+  } catch (error) {
+    const detail = error instanceof VerificationError ? error.message : String(error);
+    throw new BundleError('BUNDLE_MALFORMED', `Refusing to seal: ${detail}`, { where, cause: error });
+  }
+  const headerDigest = sha256(headerBytes);
+  const headerSignature = signPreimage(secrets.signKey, headerSignaturePreimage(headerBytes));
+
+  mkdirSync(dirname(req.outputPath), { recursive: true });
+  const temp = temporaryNameFor(req.outputPath);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx', 0o644);
+    const out = new SequentialWriter(handle);
+    const prefix = Buffer.alloc(MAGIC.length + 6);
+    MAGIC.copy(prefix, 0);
+    prefix.writeUInt16BE(FORMAT_VERSION, MAGIC.length);
+    prefix.writeUInt32BE(headerBytes.length, MAGIC.length + 2);
+    await out.write(prefix, headerBytes, u16(headerSignature.length), headerSignature);
+
+    const plaintextHash = createHash('sha256');
+    let counter = 0;
+    let total = 0;
+    const emit = async (plaintext: Buffer, last: boolean): Promise<void> => {
+      if (counter >= MAX_SEGMENTS) throw new BundleError('BUNDLE_TOO_LARGE', 'Too many segments', { where });
+      const cipher = createCipheriv('aes-256-gcm', dataKey, segmentNonce(counter, last));
+      cipher.setAAD(headerDigest);
+      const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+      const frame = Buffer.alloc(5);
+      frame[0] = last ? FLAG_LAST : FLAG_MORE;
+      frame.writeUInt32BE(ciphertext.length, 1);
+      await out.write(frame, ciphertext);
+      plaintextHash.update(plaintext);
+      counter += 1;
+    };
+    // A full segment is only emitted once more data arrives, so the last one is always flagged last.
+    const pending = Buffer.alloc(segmentSize);
+    let filled = 0;
+    for await (const chunk of req.body) {
+      if (!(chunk instanceof Uint8Array)) {
+        throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Bundle body must yield Uint8Array chunks', { where });
+      }
+      total += chunk.length;
+      if (total > MAX_PLAINTEXT_BYTES) {
+        throw new BundleError('BUNDLE_TOO_LARGE', `Body exceeds ${MAX_PLAINTEXT_BYTES} bytes`, {
+          where,
+          hint: 'Split the export into several bundles of the same stream',
+        });
+      }
+      let offset = 0;
+      while (offset < chunk.length) {
+        if (filled === segmentSize) {
+          await emit(pending, false);
+          filled = 0;
+        }
+        const n = Math.min(segmentSize - filled, chunk.length - offset);
+        pending.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+      }
+    }
+    await emit(pending.subarray(0, filled), true);
+    const plaintextDigest = plaintextHash.digest();
+    const finalSignature = signPreimage(
+      secrets.signKey,
+      finalSignaturePreimage({ headerDigest, plaintextDigest, segmentCount: counter, plaintextLength: total }),
+    );
+    await out.write(u16(finalSignature.length), finalSignature);
+    await handle.close();
+    handle = undefined;
+    await publishFile(temp, req.outputPath);
+    dataKey.fill(0);
+    return {
+      header,
+      path: req.outputPath,
+      bytes: out.position,
+      plaintextDigest: `sha256:${plaintextDigest.toString('hex')}`,
+    };
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    if (error instanceof BundleError) throw error;
+    throw new BundleError('BUNDLE_WRITE_FAILED', `Could not write bundle ${bundleId}`, {
+      where,
+      hint: 'Check free space and permissions of the output folder',
+      cause: error,
+    });
+  }
+}
+
+function u16(value: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(value);
+  return b;
+}
+
+function validDate(value: Date, field: string, where: string): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new BundleError('BUNDLE_MALFORMED', `Bundle description ${field} is not a valid Date`, { where });
+  }
+  return value;
+}
+
+function checkRecipients(recipients: PeerCertificate[], where: string): PeerCertificate[] {
+  if (recipients.length === 0) {
+    throw new BundleError('BUNDLE_MALFORMED', 'No recipients: no current, valid encryption certificate for the peer', {
+      where,
+      hint: 'Import the peer encryption certificate (bridge-keys import-cert) and check it has not expired or been revoked',
+    });
+  }
+  if (recipients.length > MAX_RECIPIENTS) {
+    throw new BundleError('BUNDLE_MALFORMED', `${recipients.length} recipients, at most ${MAX_RECIPIENTS}`, { where });
+  }
+  const seen = new Set<string>();
+  for (const cert of recipients) {
+    if (cert.usage !== 'encrypt' || publicKeyOf(cert).asymmetricKeyType !== 'x25519') {
+      throw new BundleError('BUNDLE_MALFORMED', `Recipient ${cert.name} key ${cert.keyId} is not an X25519 encryption certificate`, {
+        where,
+      });
+    }
+    if (seen.has(cert.keyId)) continue;
+    seen.add(cert.keyId);
+  }
+  return recipients.filter((cert, index) => recipients.findIndex((c) => c.keyId === cert.keyId) === index);
+}
+
+/** Appends buffers at an increasing position (positional writes avoid a shared file offset). */
+class SequentialWriter {
+  position = 0;
+  constructor(private readonly handle: FileHandle) {}
+  async write(...buffers: Uint8Array[]): Promise<void> {
+    for (const buffer of buffers) {
+      let offset = 0;
+      while (offset < buffer.length) {
+        const { bytesWritten } = await this.handle.write(buffer, offset, buffer.length - offset, this.position);
+        offset += bytesWritten;
+        this.position += bytesWritten;
+      }
+    }
+  }
+}

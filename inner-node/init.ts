@@ -1,0 +1,98 @@
+// `inner-node init DIR`: a commented starting configuration and the folders the node needs.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../shared/errors.js';
+
+export const INNER_FOLDERS = ['outbox', 'inbox', 'state', 'keys', 'trust', 'rejects', 'quarantine'] as const;
+
+export interface InitOptions {
+  name?: string;
+  bank?: string;
+  sourcePath?: string;
+  force?: boolean;
+}
+
+export function innerConfigTemplate(options: InitOptions = {}): string {
+  const name = options.name ?? 'county';
+  const bank = options.bank ?? 'bank-a';
+  const source = options.sourcePath ?? 'county.db';
+  return `# govbank-bridge inner node (government side).
+# Relative paths are resolved against this file's folder. Validate with: inner-node check --config FILE
+
+node:
+  name: ${name}                # this node's name; must match the CN of its certificates
+
+folders:
+  outbox: outbox               # sealed bundles for the ferry (main lane, inner to outer)
+  inbox: inbox                 # reverse lane: acknowledgements and requests from banks
+  state: state                 # cursors, sequence numbers, sent bundles kept for resends
+  keys: keys                   # this node's private keys (0600) and certificates
+  trust: trust                 # the bridge CA certificate, the CRL and the banks' certificates
+  rejects: rejects             # rows refused by the mapping, with the reason, per run
+  quarantine: quarantine       # refused reverse-lane messages
+
+keys:
+  # The passphrase that decrypts the private keys: from a file (mode 0600) or an environment
+  # variable; never on the command line.
+  passphrase_file: keys/passphrase
+  # passphrase_env: BRIDGE_KEY_PASSPHRASE
+
+sources:
+  county:
+    kind: sqlite
+    path: ${source}
+
+datasets:
+  residents:
+    contract: residents        # the data contract (shared/contracts.ts)
+    source: county
+    table: RK_JBXX             # household-registration table
+    watermark: GXSJ            # last-updated column, read by a (watermark, key) cursor
+    watermark_format: 'yyyy-MM-dd HH:mm:ss'
+    watermark_timezone: '+08:00'
+    safety_lag: 5s             # rows newer than this wait for the next run (late commits)
+    interval: 1m               # how often 'inner-node run' exports this dataset
+    max_reject_ratio: 0.01     # stop the run if more rows than this are rejected
+    columns:                   # contract column: source column and conversion, by name
+      id_number: { from: SFZH }
+      name: { from: XM }
+      gender: { from: XB, codes: { '1': male, '2': female } }
+      birth_date: { from: CSRQ, format: yyyyMMdd }
+      ethnicity: { from: MZ }
+      marital_status: { from: HYZK }
+      address: { from: ZZ }
+      household_type: { from: HKXZ, codes: { '1': urban, '2': rural } }
+      updated_at: { from: GXSJ, format: 'yyyy-MM-dd HH:mm:ss', timezone: '+08:00' }
+
+banks:
+  ${bank}:
+    datasets:
+      # Which contract columns this bank may receive ('*' for all). Protected attributes such as
+      # ethnicity and marital status are left out unless the county decides otherwise.
+      residents: [id_number, name, gender, birth_date, address, household_type, updated_at]
+
+bundles:
+  max_rows: 50000              # rows per bundle at most
+  max_bytes: 64MiB             # plaintext bytes per bundle at most
+  expires_after: 14d           # a bundle older than this is refused by the bank
+  retention: 14d               # sent bundles are kept this long to serve resend requests
+`;
+}
+
+export function initInnerNode(dir: string, options: InitOptions = {}): string[] {
+  const configPath = join(dir, 'inner-node.yaml');
+  if (existsSync(configPath) && !options.force) {
+    throw new ConfigError('CONFIG_DIR_EXISTS', `${configPath} already exists`, {
+      hint: 'Choose another folder, or pass --force to overwrite the configuration',
+    });
+  }
+  mkdirSync(dir, { recursive: true });
+  const created: string[] = [];
+  for (const folder of INNER_FOLDERS) {
+    mkdirSync(join(dir, folder), { recursive: true, mode: folder === 'keys' ? 0o700 : 0o750 });
+    created.push(join(dir, folder));
+  }
+  writeFileSync(configPath, innerConfigTemplate(options), { mode: 0o640 });
+  created.push(configPath);
+  return created;
+}

@@ -1,0 +1,109 @@
+// The plaintext inside a bundle: UTF-8 JSON lines. Line 1 is the preamble (dataset, contract
+// fingerprint, kind, column names); every further line is one row as a JSON array in that column
+// order. JSON escapes newlines inside strings, so a line break always ends a row; that keeps both
+// encoding and decoding streaming with memory bounded by one line.
+import { BundleError } from './errors.js';
+import type { ContractValue } from './mapping.js';
+
+export interface PayloadPreamble {
+  dataset: string;
+  contract: string;
+  kind: 'rows' | 'tombstones';
+  columns: string[];
+}
+
+/** Longest line accepted when decoding; a longer one means a malformed or hostile payload. */
+export const MAX_PAYLOAD_LINE_BYTES = 4 * 1024 * 1024;
+const CHUNK_BYTES = 256 * 1024;
+
+/** Encodes a preamble and rows into chunks of about 256 KiB of UTF-8 JSON lines. */
+export async function* encodePayload(
+  preamble: PayloadPreamble,
+  rows: AsyncIterable<ContractValue[]> | Iterable<ContractValue[]>,
+): AsyncGenerator<Buffer> {
+  let pending = `${JSON.stringify(preamble)}\n`;
+  for await (const row of rows) {
+    pending += `${JSON.stringify(row)}\n`;
+    if (pending.length >= CHUNK_BYTES) {
+      yield Buffer.from(pending, 'utf8');
+      pending = '';
+    }
+  }
+  if (pending.length > 0) yield Buffer.from(pending, 'utf8');
+}
+
+export type PayloadItem = { preamble: PayloadPreamble } | { row: ContractValue[] };
+
+/** Decodes JSON lines from plaintext chunks; refuses malformed lines with the line number. */
+export async function* decodePayload(chunks: AsyncIterable<Buffer>, where: string): AsyncGenerator<PayloadItem> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let carry = '';
+  let lineNo = 0;
+  let preamble: PayloadPreamble | undefined;
+  const handle = (line: string): PayloadItem => {
+    lineNo++;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw invalid(`line ${lineNo} is not valid JSON`, where, error);
+    }
+    if (!preamble) {
+      preamble = checkPreamble(value, where);
+      return { preamble };
+    }
+    if (!Array.isArray(value) || value.length !== preamble.columns.length) {
+      throw invalid(`line ${lineNo} is not a row of ${preamble.columns.length} values`, where);
+    }
+    for (const cell of value as unknown[]) {
+      if (cell !== null && typeof cell !== 'string' && typeof cell !== 'number' && typeof cell !== 'boolean') {
+        throw invalid(`line ${lineNo} holds a value that is not text, number, boolean or null`, where);
+      }
+    }
+    return { row: value as ContractValue[] };
+  };
+  for await (const chunk of chunks) {
+    let text: string;
+    try {
+      text = decoder.decode(chunk, { stream: true });
+    } catch (error) {
+      throw invalid('payload is not valid UTF-8', where, error);
+    }
+    carry += text;
+    let start = 0;
+    let newline = carry.indexOf('\n', start);
+    while (newline !== -1) {
+      yield handle(carry.slice(start, newline));
+      start = newline + 1;
+      newline = carry.indexOf('\n', start);
+    }
+    carry = carry.slice(start);
+    if (carry.length > MAX_PAYLOAD_LINE_BYTES) throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+  }
+  if (carry.length > 0) throw invalid('payload does not end with a line break', where);
+  if (!preamble) throw invalid('payload is empty: no preamble line', where);
+}
+
+function checkPreamble(value: unknown, where: string): PayloadPreamble {
+  const v = value as Partial<PayloadPreamble> | null;
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.dataset !== 'string' ||
+    typeof v.contract !== 'string' ||
+    (v.kind !== 'rows' && v.kind !== 'tombstones') ||
+    !Array.isArray(v.columns) ||
+    !v.columns.every((c) => typeof c === 'string')
+  ) {
+    throw invalid('the first line is not a payload preamble', where);
+  }
+  return { dataset: v.dataset, contract: v.contract, kind: v.kind, columns: v.columns };
+}
+
+function invalid(message: string, where: string, cause?: unknown): BundleError {
+  return new BundleError('BUNDLE_PAYLOAD_INVALID', `Bundle payload refused: ${message}`, {
+    where,
+    hint: 'The sender produced a malformed payload; it is quarantined, ask the county office to re-send',
+    cause,
+  });
+}

@@ -1,0 +1,139 @@
+// A small, real key world for the crypto tests: one CA, an inner node, three banks, trust folders.
+// Generated once per test file (beforeAll) because key generation and certificate signing are real.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  importCertificates,
+  initCa,
+  issueNodeKeys,
+  loadIdentity,
+  loadTrustStore,
+  sealBundle,
+  type BundleDescription,
+  type Identity,
+  type NodeRole,
+  type PeerCertificate,
+  type SealResult,
+  type TrustStore,
+} from '../../crypto/index.js';
+
+export const CA_PASSPHRASE = 'ca passphrase for tests only';
+export const NODE_PASSPHRASE = 'node passphrase for tests only';
+
+export interface World {
+  root: string;
+  caDir: string;
+  keysDir(name: string): string;
+  trustDir(name: string): string;
+  identities: Record<string, Identity>;
+  trust: Record<string, TrustStore>;
+  cleanup(): void;
+}
+
+export async function issueNode(world: { root: string; caDir: string }, name: string, role: NodeRole, extra: { now?: Date; days?: number; caDir?: string } = {}): Promise<string> {
+  const dir = join(world.root, 'keys', name);
+  await issueNodeKeys({
+    caDir: extra.caDir ?? world.caDir,
+    caPassphrase: CA_PASSPHRASE,
+    role,
+    name,
+    outDir: dir,
+    passphrase: NODE_PASSPHRASE,
+    ...(extra.now ? { now: extra.now } : {}),
+    ...(extra.days ? { days: extra.days } : {}),
+  });
+  return dir;
+}
+
+/** CA + nodes gov (inner), bank-a, bank-b, bank-c (outer); trust folders for gov and bank-a/b/c. */
+export async function createWorld(): Promise<World> {
+  const root = mkdtempSync(join(tmpdir(), 'bridge-crypto-'));
+  const caDir = join(root, 'ca');
+  mkdirSync(join(root, 'out'));
+  await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, name: 'Test Bridge CA' });
+  const w = { root, caDir };
+  for (const [name, role] of [
+    ['gov', 'inner'],
+    ['bank-a', 'outer'],
+    ['bank-b', 'outer'],
+    ['bank-c', 'outer'],
+  ] as const) {
+    await issueNode(w, name, role);
+  }
+  const keysDir = (name: string): string => join(root, 'keys', name);
+  const trustDir = (name: string): string => join(root, 'trust', name);
+  const exportOf = (name: string): string[] => [
+    join(keysDir(name), 'trust-export', `${name}-sign.cert.pem`),
+    join(keysDir(name), 'trust-export', `${name}-enc.cert.pem`),
+  ];
+  const caCertFile = join(caDir, 'ca.cert.pem');
+  // gov trusts all three banks; every bank trusts gov and bank-b (to test the wrong-role refusal).
+  await importCertificates({
+    trustDir: trustDir('gov'),
+    caCertFile,
+    files: [...exportOf('bank-a'), ...exportOf('bank-b'), ...exportOf('bank-c')],
+  });
+  for (const bank of ['bank-a', 'bank-b', 'bank-c']) {
+    await importCertificates({ trustDir: trustDir(bank), caCertFile, files: [...exportOf('gov'), ...exportOf('bank-b')] });
+  }
+  const identities: Record<string, Identity> = {};
+  const trust: Record<string, TrustStore> = {};
+  for (const name of ['gov', 'bank-a', 'bank-b', 'bank-c']) {
+    identities[name] = await loadIdentity({ keysDir: keysDir(name), passphrase: NODE_PASSPHRASE });
+    trust[name] = await loadTrustStore(trustDir(name));
+  }
+  return {
+    root,
+    caDir,
+    keysDir,
+    trustDir,
+    identities,
+    trust,
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+export function description(overrides: Partial<BundleDescription> = {}): BundleDescription {
+  const now = new Date();
+  return {
+    dataset: 'residents',
+    contract: 'sha256:' + 'ab'.repeat(32),
+    stream: 'residents-bank-a',
+    sequence: 1,
+    rowCount: 3,
+    kind: 'rows',
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + 3_600_000),
+    ...overrides,
+  };
+}
+
+export async function* chunks(data: Buffer, chunkSize = 65_536): AsyncGenerator<Uint8Array> {
+  await Promise.resolve();
+  for (let offset = 0; offset < data.length; offset += chunkSize) yield data.subarray(offset, offset + chunkSize);
+}
+
+export async function seal(
+  world: World,
+  from: string,
+  recipients: PeerCertificate[],
+  body: Buffer,
+  file: string,
+  extra: { segmentSize?: number; description?: Partial<BundleDescription> } = {},
+): Promise<SealResult> {
+  return sealBundle({
+    identity: world.identities[from]!,
+    recipients,
+    description: description(extra.description),
+    body: chunks(body),
+    outputPath: join(world.root, 'out', file),
+    ...(extra.segmentSize ? { segmentSize: extra.segmentSize } : {}),
+  });
+}
+
+export async function collect(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of body) parts.push(part);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,209 @@
+// Key files, trust folders, rotation and the audit log (design 5).
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createCrl,
+  fingerprintContract,
+  importCertificates,
+  importCrl,
+  keyIdOf,
+  listCertificates,
+  loadIdentity,
+  loadTrustStore,
+  openBundle,
+  randomBundleId,
+  recipientCertificates,
+  revokeCertificate,
+  rotateEncryptionKey,
+  sha256Hex,
+  verifyAuditLog,
+} from '../../crypto/index.js';
+import { CA_PASSPHRASE, NODE_PASSPHRASE, collect, createWorld, issueNode, seal, type World } from './fixtures.js';
+
+let world: World;
+beforeAll(async () => {
+  world = await createWorld();
+});
+afterAll(() => world.cleanup());
+
+describe('primitives', () => {
+  it('fingerprints contracts over canonical JSON, independent of key order', () => {
+    const a = fingerprintContract({ name: 'residents', columns: [{ name: 'id', type: 'text' }], version: 2 });
+    const b = fingerprintContract({ version: 2, columns: [{ type: 'text', name: 'id' }], name: 'residents' });
+    expect(a).toBe(b);
+    expect(a).toBe(`sha256:${sha256Hex('{"columns":[{"name":"id","type":"text"}],"name":"residents","version":2}')}`);
+    expect(() => fingerprintContract({ x: Number.NaN })).toThrow(/non-finite/);
+  });
+
+  it('bundle ids are 32 lowercase hex characters', () => {
+    expect(randomBundleId()).toMatch(/^[0-9a-f]{32}$/);
+    expect(randomBundleId()).not.toBe(randomBundleId());
+  });
+
+  it('key ids come from the SubjectPublicKeyInfo, whatever form the key is given in', () => {
+    const cert = readFileSync(join(world.keysDir('gov'), 'sign.cert.pem'), 'utf8');
+    const id = keyIdOf(cert);
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(id).toBe(world.identities['gov']!.signKeyId);
+    const der = Buffer.from(
+      readFileSync(join(world.keysDir('gov'), 'sign.cert.pem'), 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''),
+      'base64',
+    );
+    expect(der.length).toBeGreaterThan(0);
+  });
+});
+
+describe('private key files', () => {
+  it('refuses a private key readable by group or others, naming the file and the chmod', async () => {
+    const keyFile = join(world.keysDir('bank-c'), 'enc.key.pem');
+    chmodSync(keyFile, 0o644);
+    try {
+      await expect(loadIdentity({ keysDir: world.keysDir('bank-c'), passphrase: NODE_PASSPHRASE })).rejects.toMatchObject({
+        code: 'KEY_PERMISSIONS',
+        message: expect.stringContaining(`chmod 600 ${keyFile}`) as unknown,
+      });
+    } finally {
+      chmodSync(keyFile, 0o600);
+    }
+  });
+
+  it('writes private keys encrypted with mode 0600', () => {
+    for (const file of ['sign.key.pem', 'enc.key.pem']) {
+      const path = join(world.keysDir('gov'), file);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(readFileSync(path, 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    }
+    expect(statSync(join(world.caDir, 'ca.key.pem')).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a wrong passphrase without echoing it', async () => {
+    const error = await loadIdentity({ keysDir: world.keysDir('gov'), passphrase: 'not-the-passphrase' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KEY_PASSPHRASE' });
+    expect(String((error as Error).message)).not.toContain('not-the-passphrase');
+  });
+
+  it('does not expose private keys on the identity object', () => {
+    const text = JSON.stringify(world.identities['gov']);
+    expect(text).not.toMatch(/PRIVATE/);
+    expect(Object.keys(world.identities['gov']!)).not.toContain('signKey');
+  });
+});
+
+describe('trust folders', () => {
+  it('import-cert copies the certificates into peers/ and the trust store sees them', async () => {
+    const trust = await loadTrustStore(world.trustDir('bank-a'));
+    expect(trust.peers.map((p) => `${p.name}/${p.usage}/${p.role}`).sort()).toEqual([
+      'bank-b/encrypt/outer',
+      'bank-b/sign/outer',
+      'gov/encrypt/inner',
+      'gov/sign/inner',
+    ]);
+    expect(readdirSync(join(world.trustDir('bank-a'), 'peers')).sort()).toContain('gov-sign.cert.pem');
+  });
+
+  it('list warns about certificates expiring soon', async () => {
+    await issueNode(world, 'bank-soon', 'outer', { days: 10 });
+    await importCertificates({
+      trustDir: world.trustDir('gov'),
+      files: [join(world.keysDir('bank-soon'), 'trust-export', 'bank-soon-enc.cert.pem')],
+    });
+    const rows = await listCertificates({ trustDir: world.trustDir('gov'), warnDays: 30 });
+    expect(rows.find((r) => r.name === 'bank-soon')?.expiresSoon).toBe(true);
+    expect(rows.find((r) => r.name === 'bank-a')?.expiresSoon).toBe(false);
+    const caRows = await listCertificates({ caDir: world.caDir });
+    expect(caRows.length).toBeGreaterThan(8);
+  });
+});
+
+describe('rotation of an encryption key', () => {
+  it('old-only, overlap, new-only, in-flight after the switch, revoked refused', async () => {
+    const now = new Date();
+    const bankDir = await issueNode(world, 'bank-rot', 'outer');
+    const trustDir = join(world.root, 'trust', 'gov-rot');
+    const caCertFile = join(world.caDir, 'ca.cert.pem');
+    await importCertificates({ trustDir, caCertFile, files: [join(bankDir, 'trust-export', 'bank-rot-enc.cert.pem')] });
+    // The bank trusts gov, so it can verify gov's bundles.
+    const bankTrust = world.trust['bank-a']!;
+    const open = async (path: string, keysDir = bankDir) =>
+      collect(
+        (
+          await openBundle({
+            path,
+            identity: await loadIdentity({ keysDir, passphrase: NODE_PASSPHRASE }),
+            trust: bankTrust,
+            now,
+            expectSenderRole: 'inner',
+          })
+        ).body,
+      );
+
+    // 1. old only: gov knows one key, seals; bank opens.
+    const oldOnly = recipientCertificates(await loadTrustStore(trustDir), 'bank-rot', now);
+    expect(oldOnly).toHaveLength(1);
+    const body = randomBytes(2000);
+    const inFlight = await seal(world, 'gov', oldOnly, body, 'rot-old.gbb');
+    expect((await open(inFlight.path)).equals(body)).toBe(true);
+
+    // 2. rotate: new key issued, old kept as enc-<keyId>.key.pem; announce the new cert to gov.
+    const rotated = await rotateEncryptionKey({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, keysDir: bankDir, passphrase: NODE_PASSPHRASE, name: 'bank-rot' });
+    expect(existsSync(join(bankDir, `enc-${rotated.previousKeyId}.key.pem`))).toBe(true);
+    const identity = await loadIdentity({ keysDir: bankDir, passphrase: NODE_PASSPHRASE });
+    expect(identity.encKeyIds).toEqual([rotated.encCertificate.keyId, rotated.previousKeyId]);
+    await importCertificates({ trustDir, files: [join(rotated.exportDir, 'bank-rot-enc.cert.pem')] });
+
+    // 3. overlap: gov sees both, newest first, and seals to both; bank opens.
+    const overlap = recipientCertificates(await loadTrustStore(trustDir), 'bank-rot', new Date(Date.now() + 1000));
+    expect(overlap.map((c) => c.keyId)).toEqual([rotated.encCertificate.keyId, rotated.previousKeyId]);
+    const both = await seal(world, 'gov', overlap, body, 'rot-both.gbb');
+    expect((await open(both.path)).equals(body)).toBe(true);
+
+    // 4. new only: gov uses just the newest; bank opens with the new key.
+    const newOnly = await seal(world, 'gov', overlap.slice(0, 1), body, 'rot-new.gbb');
+    expect((await open(newOnly.path)).equals(body)).toBe(true);
+
+    // 5. in flight after the switch: the bundle sealed to the old key still opens.
+    expect((await open(inFlight.path)).equals(body)).toBe(true);
+
+    // 6. once the old key file is removed, the in-flight bundle is no longer for us.
+    const keysCopy = join(world.root, 'keys', 'bank-rot-trimmed');
+    await issueNode(world, 'bank-rot-trimmed', 'outer');
+    await expect(open(inFlight.path, keysCopy)).rejects.toMatchObject({ code: 'VERIFY_NOT_FOR_US' });
+
+    // 7. revoked: after the old encryption cert is revoked, gov no longer picks it as a recipient.
+    await revokeCertificate({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, serial: overlap[1]!.serial, reason: 'superseded' });
+    const crlFile = join(world.root, 'out', 'crl-rot.pem');
+    await createCrl({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, out: crlFile });
+    await importCrl({ trustDir, crlFile });
+    const afterRevoke = recipientCertificates(await loadTrustStore(trustDir), 'bank-rot', new Date(Date.now() + 1000));
+    expect(afterRevoke.map((c) => c.keyId)).toEqual([rotated.encCertificate.keyId]);
+  });
+});
+
+describe('audit log', () => {
+  it('chains every key event and detects edited, removed and reordered entries', () => {
+    const file = join(world.caDir, 'audit.log');
+    const good = verifyAuditLog(file);
+    expect(good.ok).toBe(true);
+    expect(good.entries).toBeGreaterThanOrEqual(5);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    const events = lines.map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(events[0]).toBe('ca-init');
+    expect(events).toContain('issue');
+
+    const variant = (name: string, content: string[]): string => {
+      const path = join(world.root, 'out', name);
+      writeFileSync(path, content.join('\n') + '\n');
+      return path;
+    };
+    const edited = [...lines];
+    edited[1] = edited[1]!.replace('"role":"outer"', '"role":"inner"').replace('"role":"inner"', '"role":"outer"');
+    edited[1] = edited[1]!.replace(/"name":"[^"]+"/, '"name":"mallory"');
+    expect(verifyAuditLog(variant('edited.log', edited)).problems.join()).toMatch(/edited/);
+    const removed = lines.filter((_, i) => i !== 2);
+    expect(verifyAuditLog(variant('removed.log', removed)).ok).toBe(false);
+    const reordered = [lines[0]!, lines[2]!, lines[1]!, ...lines.slice(3)];
+    expect(verifyAuditLog(variant('reordered.log', reordered)).problems.join()).toMatch(/reordered/);
+  });
+});

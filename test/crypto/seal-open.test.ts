@@ -1,0 +1,79 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBundle, readBundleHeader, recipientCertificates } from '../../crypto/index.js';
+import { VerificationError } from '../../shared/errors.js';
+import { collect, createWorld, seal, type World } from './fixtures.js';
+
+let world: World;
+beforeAll(async () => {
+  world = await createWorld();
+});
+afterAll(() => world.cleanup());
+
+function open(path: string, as = 'bank-a') {
+  return openBundle({
+    path,
+    identity: world.identities[as]!,
+    trust: world.trust[as]!,
+    now: new Date(),
+    expectSenderRole: 'inner',
+  });
+}
+
+describe('seal and open round trip', () => {
+  const cases: [string, number, number | undefined][] = [
+    ['empty body', 0, undefined],
+    ['one segment', 1000, undefined],
+    ['exactly one full segment', 4096, 4096],
+    ['many segments', 100_000, 4096],
+    ['10 MiB random, default segments', 10 * 1024 * 1024, undefined],
+  ];
+  it.each(cases)('%s', async (_label, size, segmentSize) => {
+    const body = randomBytes(size);
+    const recipients = recipientCertificates(world.trust['gov']!, 'bank-a', new Date());
+    const sealed = await seal(world, 'gov', recipients, body, `rt-${size}-${segmentSize ?? 0}.gbb`, {
+      ...(segmentSize ? { segmentSize } : {}),
+    });
+    expect(statSync(sealed.path).size).toBe(sealed.bytes);
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    expect(sealed.plaintextDigest).toBe(digest);
+    const opened = await open(sealed.path);
+    expect(opened.header).toEqual(sealed.header);
+    expect(opened.signer.name).toBe('gov');
+    expect(() => opened.plaintextDigest()).toThrow(/only after/);
+    const plain = await collect(opened.body);
+    expect(plain.equals(body)).toBe(true);
+    expect(opened.plaintextDigest()).toBe(digest);
+    expect(await readBundleHeader(sealed.path)).toEqual(sealed.header);
+  });
+
+  it('two recipients each open it; a third bank cannot', async () => {
+    const now = new Date();
+    const recipients = [
+      ...recipientCertificates(world.trust['gov']!, 'bank-a', now),
+      ...recipientCertificates(world.trust['gov']!, 'bank-b', now),
+    ];
+    const body = randomBytes(5000);
+    const sealed = await seal(world, 'gov', recipients, body, 'two.gbb');
+    expect(sealed.header.recipients).toHaveLength(2);
+    for (const bank of ['bank-a', 'bank-b']) {
+      expect((await collect((await open(sealed.path, bank)).body)).equals(body)).toBe(true);
+    }
+    await expect(open(sealed.path, 'bank-c')).rejects.toMatchObject({ code: 'VERIFY_NOT_FOR_US' });
+  });
+
+  it('writes no plaintext into the file and no temporary file is left behind', async () => {
+    const body = Buffer.from('SECRET-ROW-CONTENT '.repeat(100));
+    const sealed = await seal(world, 'gov', recipientCertificates(world.trust['gov']!, 'bank-a', new Date()), body, 'plain.gbb');
+    expect(readFileSync(sealed.path).includes('SECRET-ROW-CONTENT')).toBe(false);
+  });
+
+  it('the body can be read only once', async () => {
+    const sealed = await seal(world, 'gov', recipientCertificates(world.trust['gov']!, 'bank-a', new Date()), randomBytes(10), 'once.gbb');
+    const opened = await open(sealed.path);
+    await collect(opened.body);
+    await expect(collect(opened.body)).rejects.toThrow(/only once/);
+    expect(VerificationError).toBeDefined();
+  });
+});
