@@ -9,14 +9,7 @@ import { canonicalJson, sha256Hex } from './primitives.js';
 export const GENESIS_HASH = '0'.repeat(64);
 
 export type AuditEventName =
-  | 'ca-init'
-  | 'issue'
-  | 'rotate'
-  | 'revoke'
-  | 'crl'
-  | 'import-cert'
-  | 'import-crl'
-  | 'export-cert';
+  'ca-init' | 'issue' | 'rotate' | 'revoke' | 'crl' | 'import-cert' | 'import-crl' | 'export-cert';
 
 export interface AuditEntry {
   seq: number;
@@ -38,13 +31,21 @@ export interface AuditVerification {
 /** The hash of an entry: SHA-256 over the canonical JSON of every field except `hash`. */
 export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
   return sha256Hex(
-    canonicalJson({ seq: entry.seq, time: entry.time, event: entry.event, details: entry.details, prev: entry.prev }),
+    canonicalJson({
+      seq: entry.seq,
+      time: entry.time,
+      event: entry.event,
+      details: entry.details,
+      prev: entry.prev,
+    }),
   );
 }
 
 function lastEntry(file: string): AuditEntry | undefined {
   if (!existsSync(file)) return undefined;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const last = lines.at(-1);
   return last === undefined ? undefined : (JSON.parse(last) as AuditEntry);
 }
@@ -58,10 +59,14 @@ export function appendAuditEvent(
 ): AuditEntry {
   const check = verifyAuditLog(file);
   if (!check.ok) {
-    throw new KeyError('KEY_AUDIT_BROKEN', `Audit log is broken; not adding "${event}": ${check.problems.join('; ')}`, {
-      where: file,
-      hint: 'Investigate with `bridge-keys audit verify`; restore the log from backup before further key events',
-    });
+    throw new KeyError(
+      'KEY_AUDIT_BROKEN',
+      `Audit log is broken; not adding "${event}": ${check.problems.join('; ')}`,
+      {
+        where: file,
+        hint: 'Investigate with `bridge-keys audit verify`; restore the log from backup before further key events',
+      },
+    );
   }
   const previous = lastEntry(file);
   const partial = {
@@ -101,9 +106,14 @@ export function verifyAuditLog(file: string): AuditVerification {
       return;
     }
     count += 1;
-    if (entry.seq !== expectedSeq) problems.push(`${at}: sequence ${entry.seq}, expected ${expectedSeq} (entry removed, inserted or reordered)`);
-    if (entry.prev !== prev) problems.push(`${at}: does not chain to the previous entry (entry removed or reordered)`);
-    if (entryHash(entry) !== entry.hash) problems.push(`${at}: content does not match its hash (entry edited)`);
+    if (entry.seq !== expectedSeq)
+      problems.push(
+        `${at}: sequence ${entry.seq}, expected ${expectedSeq} (entry removed, inserted or reordered)`,
+      );
+    if (entry.prev !== prev)
+      problems.push(`${at}: does not chain to the previous entry (entry removed or reordered)`);
+    if (entryHash(entry) !== entry.hash)
+      problems.push(`${at}: content does not match its hash (entry edited)`);
     prev = entry.hash;
     expectedSeq = (typeof entry.seq === 'number' ? entry.seq : expectedSeq) + 1;
   });

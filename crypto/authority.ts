@@ -25,7 +25,13 @@ import {
   SIGN_KEY_FILE,
   readNodeCertificate,
 } from './identity.js';
-import { readPrivateKeyFile, readTextFile, requirePassphrase, writePrivateKeyFile, writePublicFile } from './key-files.js';
+import {
+  readPrivateKeyFile,
+  readTextFile,
+  requirePassphrase,
+  writePrivateKeyFile,
+  writePublicFile,
+} from './key-files.js';
 import { keyIdOf, spkiDerOf } from './primitives.js';
 import {
   CA_CERT_FILE,
@@ -141,9 +147,20 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   const certFile = join(opts.dir, CA_CERT_FILE);
   writePublicFile(certFile, certificateToPem(cert));
   writeState(opts.dir, { version: 1, revoked: [] });
-  const ca: LoadedCa = { dir: opts.dir, key, pem: cert.toString('pem'), subject: cert.subject, keyId: keyIdOf(key) };
+  const ca: LoadedCa = {
+    dir: opts.dir,
+    key,
+    pem: cert.toString('pem'),
+    subject: cert.subject,
+    keyId: keyIdOf(key),
+  };
   await writeCrl(ca, join(opts.dir, CRL_FILE), [], now, DEFAULT_CRL_DAYS);
-  appendAuditEvent(join(opts.dir, AUDIT_FILE), 'ca-init', { subject: cert.subject, keyId: ca.keyId, notAfter: notAfter.toISOString() }, now);
+  appendAuditEvent(
+    join(opts.dir, AUDIT_FILE),
+    'ca-init',
+    { subject: cert.subject, keyId: ca.keyId, notAfter: notAfter.toISOString() },
+    now,
+  );
   return { certFile, subject: cert.subject, keyId: ca.keyId, notAfter };
 }
 
@@ -202,8 +219,7 @@ async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<
   const publicKey = await x509.PublicKey.create(new Uint8Array(spkiOf(req.publicKey)));
   const caCert = new x509.X509Certificate(ca.pem);
   const subject = new x509.Name([{ CN: [req.name] }, { OU: [req.role] }, { O: [ORGANISATION] }]).toString();
-  const usage =
-    req.usage === 'sign' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyAgreement;
+  const usage = req.usage === 'sign' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyAgreement;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: newSerial(),
     subject,
@@ -377,12 +393,18 @@ export async function importCertificates(opts: ImportCertificatesOptions): Promi
     }
     const status = certificateStatus(trust, checked, now);
     if (status === 'revoked') {
-      throw new KeyError('KEY_REVOKED', `Refusing to import revoked certificate serial ${checked.serial}`, { where: file });
-    }
-    if (status === 'expired') {
-      throw new KeyError('KEY_EXPIRED', `Refusing to import expired certificate (${checked.notAfter.toISOString()})`, {
+      throw new KeyError('KEY_REVOKED', `Refusing to import revoked certificate serial ${checked.serial}`, {
         where: file,
       });
+    }
+    if (status === 'expired') {
+      throw new KeyError(
+        'KEY_EXPIRED',
+        `Refusing to import expired certificate (${checked.notAfter.toISOString()})`,
+        {
+          where: file,
+        },
+      );
     }
     const usageTag = checked.usage === 'sign' ? 'sign' : 'enc';
     let target = join(opts.trustDir, PEERS_DIR, `${checked.name}-${usageTag}.cert.pem`);
@@ -398,7 +420,14 @@ export async function importCertificates(opts: ImportCertificatesOptions): Promi
     appendAuditEvent(
       join(opts.trustDir, AUDIT_FILE),
       'import-cert',
-      { name: checked.name, role: checked.role, usage: checked.usage, serial: checked.serial, keyId: checked.keyId, file: basename(target) },
+      {
+        name: checked.name,
+        role: checked.role,
+        usage: checked.usage,
+        serial: checked.serial,
+        keyId: checked.keyId,
+        file: basename(target),
+      },
       now,
     );
   }
@@ -420,11 +449,13 @@ export async function revokeCertificate(opts: RevokeOptions): Promise<{ serial: 
   const now = opts.now ?? new Date();
   const ca = loadCa(opts.caDir, opts.caPassphrase);
   let serial: string;
-  if (opts.certFile) serial = certificateFacts(readTextFile(opts.certFile, 'Certificate'), opts.certFile).serial;
+  if (opts.certFile)
+    serial = certificateFacts(readTextFile(opts.certFile, 'Certificate'), opts.certFile).serial;
   else if (opts.serial && /^[0-9a-fA-F]+$/.test(opts.serial)) serial = normaliseSerial(opts.serial);
   else throw new KeyError('KEY_INVALID', 'Give the serial (hex) or the certificate file to revoke');
   const reason = opts.reason ?? 'unspecified';
-  if (!(reason in x509.X509CrlReason)) throw new KeyError('KEY_INVALID', `Unknown revocation reason ${reason}`);
+  if (!(reason in x509.X509CrlReason))
+    throw new KeyError('KEY_INVALID', `Unknown revocation reason ${reason}`);
   if (!existsSync(join(opts.caDir, CA_ISSUED_DIR, `${serial}.cert.pem`))) {
     throw new KeyError('KEY_NOT_FOUND', `This CA has not issued a certificate with serial ${serial}`, {
       where: join(opts.caDir, CA_ISSUED_DIR),
@@ -454,11 +485,22 @@ export async function createCrl(opts: {
   const ca = loadCa(opts.caDir, opts.caPassphrase);
   const state = readState(opts.caDir);
   await writeCrl(ca, opts.out, state.revoked, now, opts.days ?? DEFAULT_CRL_DAYS);
-  appendAuditEvent(join(opts.caDir, AUDIT_FILE), 'crl', { file: basename(opts.out), revoked: state.revoked.length }, now);
+  appendAuditEvent(
+    join(opts.caDir, AUDIT_FILE),
+    'crl',
+    { file: basename(opts.out), revoked: state.revoked.length },
+    now,
+  );
   return { file: opts.out, revoked: state.revoked.length };
 }
 
-async function writeCrl(ca: LoadedCa, file: string, revoked: CaState['revoked'], now: Date, days: number): Promise<void> {
+async function writeCrl(
+  ca: LoadedCa,
+  file: string,
+  revoked: CaState['revoked'],
+  now: Date,
+  days: number,
+): Promise<void> {
   const signer = await webcryptoSigningKey(ca.key);
   const crl = await x509.X509CrlGenerator.create({
     issuer: new x509.X509Certificate(ca.pem).subject,
@@ -476,7 +518,11 @@ async function writeCrl(ca: LoadedCa, file: string, revoked: CaState['revoked'],
 }
 
 /** Installs a CRL into a trust folder after checking the CA signed it and it is not older than the current one. */
-export async function importCrl(opts: { trustDir: string; crlFile: string; now?: Date }): Promise<{ revoked: number }> {
+export async function importCrl(opts: {
+  trustDir: string;
+  crlFile: string;
+  now?: Date;
+}): Promise<{ revoked: number }> {
   const now = opts.now ?? new Date();
   const ca = readCaCertificate(join(opts.trustDir, CA_CERT_FILE));
   const offered = await readCrl(opts.crlFile, ca.pem);
@@ -490,8 +536,16 @@ export async function importCrl(opts: { trustDir: string; crlFile: string; now?:
       });
     }
   }
-  writePublicFile(target, x509.PemConverter.encode(pemToDer(readFileSync(opts.crlFile, 'utf8')), 'X509 CRL') + '\n');
-  appendAuditEvent(join(opts.trustDir, AUDIT_FILE), 'import-crl', { revoked: offered.revoked.size, thisUpdate: offered.thisUpdate.toISOString() }, now);
+  writePublicFile(
+    target,
+    x509.PemConverter.encode(pemToDer(readFileSync(opts.crlFile, 'utf8')), 'X509 CRL') + '\n',
+  );
+  appendAuditEvent(
+    join(opts.trustDir, AUDIT_FILE),
+    'import-crl',
+    { revoked: offered.revoked.size, thisUpdate: offered.thisUpdate.toISOString() },
+    now,
+  );
   return { revoked: offered.revoked.size };
 }
 
@@ -517,7 +571,9 @@ export async function rotateEncryptionKey(
   const days = positiveDays(opts.days ?? 365, 'Node certificate');
   const sign = readNodeCertificate(join(opts.keysDir, SIGN_CERT_FILE), 'sign');
   if (opts.name !== undefined && opts.name !== sign.name) {
-    throw new KeyError('KEY_INVALID', `Keys folder belongs to ${sign.name}, not ${opts.name}`, { where: opts.keysDir });
+    throw new KeyError('KEY_INVALID', `Keys folder belongs to ${sign.name}, not ${opts.name}`, {
+      where: opts.keysDir,
+    });
   }
   const ca = loadCa(opts.caDir, opts.caPassphrase);
   const oldKeyFile = join(opts.keysDir, ENC_KEY_FILE);
@@ -546,7 +602,13 @@ export async function rotateEncryptionKey(
   appendAuditEvent(
     join(opts.caDir, AUDIT_FILE),
     'rotate',
-    { name: sign.name, role: sign.role, previousKeyId, keyId: encCertificate.keyId, serial: encCertificate.serial },
+    {
+      name: sign.name,
+      role: sign.role,
+      previousKeyId,
+      keyId: encCertificate.keyId,
+      serial: encCertificate.serial,
+    },
     now,
   );
   return { encCertificate, previousKeyId, exportDir };
@@ -611,7 +673,11 @@ export async function listCertificates(opts: {
   const state = readState(opts.caDir);
   const revoked = new Set(state.revoked.map((r) => r.serial));
   const issuedDir = join(opts.caDir, CA_ISSUED_DIR);
-  const files = existsSync(issuedDir) ? readdirSync(issuedDir).filter((f) => f.endsWith('.cert.pem')).sort() : [];
+  const files = existsSync(issuedDir)
+    ? readdirSync(issuedDir)
+        .filter((f) => f.endsWith('.cert.pem'))
+        .sort()
+    : [];
   const rows: CertificateListing[] = [];
   for (const entry of files) {
     const file = join(issuedDir, entry);

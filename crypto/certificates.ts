@@ -3,7 +3,12 @@
 // tsyringe (used inside @peculiar/x509) needs the Reflect metadata API before the library loads.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { X509Certificate as NodeX509Certificate, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate as NodeX509Certificate,
+  createPublicKey,
+  webcrypto,
+  type KeyObject,
+} from 'node:crypto';
 import { KeyError } from '../shared/errors.js';
 import { keyIdOf } from './primitives.js';
 import { MAX_NAME_LENGTH } from './limits.js';
@@ -52,7 +57,10 @@ export function normaliseSerial(serial: string): string {
 }
 
 export function roleAlternativeName(role: NodeRole): x509.SubjectAlternativeNameExtension {
-  return new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `${ROLE_URI_PREFIX}${role}` }], false);
+  return new x509.SubjectAlternativeNameExtension(
+    [{ type: 'url', value: `${ROLE_URI_PREFIX}${role}` }],
+    false,
+  );
 }
 
 function roleFromAlternativeName(cert: x509.X509Certificate): string | undefined {
@@ -82,7 +90,8 @@ export function certificateFacts(pem: string, where: string): CertificateFacts {
   const extensionRole = roleFromAlternativeName(cert);
   // Role must be stated consistently: the SAN URI is authoritative, OU must agree with it.
   let role: NodeRole | undefined;
-  if (extensionRole === 'inner' || extensionRole === 'outer') role = ou === extensionRole ? extensionRole : undefined;
+  if (extensionRole === 'inner' || extensionRole === 'outer')
+    role = ou === extensionRole ? extensionRole : undefined;
   const basic = cert.getExtension(x509.BasicConstraintsExtension);
   const isCa = basic?.ca === true;
   const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
@@ -141,9 +150,13 @@ export async function webcryptoSigningKey(
     return { key, algorithm: { name: 'Ed25519' } };
   }
   if (isP256(privateKey)) {
-    const key = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
-      'sign',
-    ]);
+    const key = await webcrypto.subtle.importKey(
+      'pkcs8',
+      der,
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      false,
+      ['sign'],
+    );
     return { key, algorithm: { name: 'ECDSA', hash: 'SHA-256' } };
   }
   throw new KeyError('KEY_INVALID', `Unsupported CA key type ${privateKey.asymmetricKeyType ?? 'unknown'}`, {

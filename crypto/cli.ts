@@ -37,23 +37,37 @@ interface PassphraseFlags {
 }
 
 function nodePassphrase(flags: PassphraseFlags): string {
-  return readPassphrase({ file: flags.passphraseFile, env: flags.passphraseEnv ?? NODE_ENV_DEFAULT }, 'the node keys');
+  return readPassphrase(
+    { file: flags.passphraseFile, env: flags.passphraseEnv ?? NODE_ENV_DEFAULT },
+    'the node keys',
+  );
 }
 
 function caPassphrase(flags: PassphraseFlags): string {
-  return readPassphrase({ file: flags.caPassphraseFile, env: flags.caPassphraseEnv ?? CA_ENV_DEFAULT }, 'the CA key');
+  return readPassphrase(
+    { file: flags.caPassphraseFile, env: flags.caPassphraseEnv ?? CA_ENV_DEFAULT },
+    'the CA key',
+  );
 }
 
 function withNodePassphrase(command: Command): Command {
   return command
     .option('--passphrase-file <file>', 'file (mode 0600) holding the node key passphrase')
-    .option('--passphrase-env <var>', 'environment variable holding the node key passphrase', NODE_ENV_DEFAULT);
+    .option(
+      '--passphrase-env <var>',
+      'environment variable holding the node key passphrase',
+      NODE_ENV_DEFAULT,
+    );
 }
 
 function withCaPassphrase(command: Command): Command {
   return command
     .option('--ca-passphrase-file <file>', 'file (mode 0600) holding the CA key passphrase')
-    .option('--ca-passphrase-env <var>', 'environment variable holding the CA key passphrase', CA_ENV_DEFAULT);
+    .option(
+      '--ca-passphrase-env <var>',
+      'environment variable holding the CA key passphrase',
+      CA_ENV_DEFAULT,
+    );
 }
 
 function days(value: string): number {
@@ -86,15 +100,17 @@ function printListing(rows: CertificateListing[], json: boolean): void {
   }
   const soon = rows.filter((r) => r.expiresSoon);
   if (soon.length > 0) {
-    process.stderr.write(`warning: ${soon.length} certificate(s) expire within the warning window; renew or rotate them\n`);
+    process.stderr.write(
+      `warning: ${soon.length} certificate(s) expire within the warning window; renew or rotate them\n`,
+    );
   }
 }
 
 function buildProgram(): Command {
   const program = new Command('bridge-keys')
     .description(
-      'Keys, certificates and trust for govbank-bridge: run the offline bridge CA, issue and rotate node keys,\n' +
-        'maintain trust folders and CRLs, and inspect bundles. Passphrases are never taken on the command line:\n' +
+      'Keys, certificates and trust for govbank-bridge: run the offline bridge CA, issue and rotate node keys, ' +
+        'maintain trust folders and CRLs, and inspect bundles. Passphrases are never taken on the command line: ' +
         `use --passphrase-file / --passphrase-env (default ${NODE_ENV_DEFAULT}) and --ca-passphrase-file / --ca-passphrase-env (default ${CA_ENV_DEFAULT}).`,
     )
     .showHelpAfterError();
@@ -103,31 +119,64 @@ function buildProgram(): Command {
   withCaPassphrase(
     ca
       .command('init')
-      .description('create a new CA folder: encrypted CA key (0600), self-signed CA certificate, empty CRL, audit log')
+      .description(
+        'create a new CA folder: encrypted CA key (0600), self-signed CA certificate, empty CRL, audit log',
+      )
       .requiredOption('--dir <dir>', 'CA folder to create (keep it offline)')
       .option('--name <name>', 'CA common name', 'govbank-bridge CA')
       .option('--days <n>', 'validity in days', days, 3650)
-      .option('--alg <alg>', 'CA key algorithm: ed25519 or p256', signAlgorithm, 'ed25519' as SigningAlgorithm),
-  ).action(async (o: { dir: string; name: string; days: number; alg: SigningAlgorithm } & PassphraseFlags) => {
-    const result = await initCa({ dir: resolve(o.dir), passphrase: caPassphrase(o), name: o.name, days: o.days, algorithm: o.alg });
-    print(`CA created: ${result.subject}, key ${result.keyId}, valid until ${result.notAfter.toISOString()}`);
-    print(`Certificate: ${result.certFile} (copy it to every node's trust folder)`);
-  });
+      .option(
+        '--alg <alg>',
+        'CA key algorithm: ed25519 or p256',
+        signAlgorithm,
+        'ed25519' as SigningAlgorithm,
+      ),
+  ).action(
+    async (o: { dir: string; name: string; days: number; alg: SigningAlgorithm } & PassphraseFlags) => {
+      const result = await initCa({
+        dir: resolve(o.dir),
+        passphrase: caPassphrase(o),
+        name: o.name,
+        days: o.days,
+        algorithm: o.alg,
+      });
+      print(
+        `CA created: ${result.subject}, key ${result.keyId}, valid until ${result.notAfter.toISOString()}`,
+      );
+      print(`Certificate: ${result.certFile} (copy it to every node's trust folder)`);
+    },
+  );
 
   withNodePassphrase(
     withCaPassphrase(
       program
         .command('issue')
-        .description('generate a node\'s signing (Ed25519) and encryption (X25519) keys and certificates; writes KEYS_DIR/trust-export/ for the peer')
+        .description(
+          "generate a node's signing (Ed25519) and encryption (X25519) keys and certificates; writes KEYS_DIR/trust-export/ for the peer",
+        )
         .requiredOption('--ca <dir>', 'CA folder')
         .addOption(new Option('--role <role>', 'node role').choices(['inner', 'outer']).makeOptionMandatory())
         .requiredOption('--name <name>', 'node name (certificate CN), e.g. county-data-office or bank-a')
         .requiredOption('--out <dir>', 'node keys folder to create')
         .option('--days <n>', 'validity in days', days, 365)
-        .option('--sign-alg <alg>', 'signing key algorithm: ed25519 or p256', signAlgorithm, 'ed25519' as SigningAlgorithm),
+        .option(
+          '--sign-alg <alg>',
+          'signing key algorithm: ed25519 or p256',
+          signAlgorithm,
+          'ed25519' as SigningAlgorithm,
+        ),
     ),
   ).action(
-    async (o: { ca: string; role: NodeRole; name: string; out: string; days: number; signAlg: SigningAlgorithm } & PassphraseFlags) => {
+    async (
+      o: {
+        ca: string;
+        role: NodeRole;
+        name: string;
+        out: string;
+        days: number;
+        signAlg: SigningAlgorithm;
+      } & PassphraseFlags,
+    ) => {
       const result = await issueNodeKeys({
         caDir: resolve(o.ca),
         caPassphrase: caPassphrase(o),
@@ -138,9 +187,13 @@ function buildProgram(): Command {
         days: o.days,
         signAlgorithm: o.signAlg,
       });
-      print(`Issued ${o.name} (${o.role}): sign key ${result.signCertificate.keyId}, enc key ${result.encCertificate.keyId}`);
+      print(
+        `Issued ${o.name} (${o.role}): sign key ${result.signCertificate.keyId}, enc key ${result.encCertificate.keyId}`,
+      );
       print(`Valid until ${result.signCertificate.notAfter.toISOString()}`);
-      print(`Hand ${result.exportDir} to the peer: bridge-keys import-cert --trust PEER_TRUST_DIR ${result.exportDir}/*.pem`);
+      print(
+        `Hand ${result.exportDir} to the peer: bridge-keys import-cert --trust PEER_TRUST_DIR ${result.exportDir}/*.pem`,
+      );
     },
   );
 
@@ -176,12 +229,15 @@ function buildProgram(): Command {
     .requiredOption('--keys <dir>', 'node keys folder')
     .requiredOption('--out <dir>', 'output folder')
     .action((o: { keys: string; out: string }) => {
-      for (const file of exportCertificates({ keysDir: resolve(o.keys), outDir: resolve(o.out) })) print(file);
+      for (const file of exportCertificates({ keysDir: resolve(o.keys), outDir: resolve(o.out) }))
+        print(file);
     });
 
   program
     .command('list')
-    .description('list certificates issued by a CA, or trusted in a trust folder; warns about those expiring soon')
+    .description(
+      'list certificates issued by a CA, or trusted in a trust folder; warns about those expiring soon',
+    )
     .option('--ca <dir>', 'CA folder')
     .option('--trust <dir>', 'trust folder')
     .option('--warn-days <n>', 'warn about certificates expiring within this many days', days, 30)
@@ -198,39 +254,64 @@ function buildProgram(): Command {
 
   program
     .command('inspect')
-    .description('print a bundle header and, with --trust, the signer and a verdict on the header (nothing is decrypted)')
+    .description(
+      'print a bundle header and, with --trust, the signer and a verdict on the header (nothing is decrypted)',
+    )
     .argument('<bundle>', 'bundle file')
     .option('--trust <dir>', 'trust folder to verify the sender against')
-    .addOption(new Option('--expect-role <role>', 'require the sender to have this role').choices(['inner', 'outer']))
-    .option('--extract <dir>', 'write header.json, header.preimage, header.sig, signer and CA certificates for an openssl check')
+    .addOption(
+      new Option('--expect-role <role>', 'require the sender to have this role').choices(['inner', 'outer']),
+    )
+    .option(
+      '--extract <dir>',
+      'write header.json, header.preimage, header.sig, signer and CA certificates for an openssl check',
+    )
     .option('--json', 'print JSON')
-    .action(async (bundle: string, o: { trust?: string; expectRole?: NodeRole; extract?: string; json?: boolean }) => {
-      const trust = o.trust ? await loadTrustStore(resolve(o.trust)) : undefined;
-      const result = await inspectBundle({
-        path: resolve(bundle),
-        ...(trust ? { trust } : {}),
-        ...(o.expectRole ? { expectSenderRole: o.expectRole } : {}),
-      });
-      if (o.json) {
-        print(JSON.stringify(result, null, 2));
-      } else {
-        print(JSON.stringify(result.header, null, 2));
-        print(`header: ${result.headerBytes} bytes, ${result.headerDigest}`);
-        if (result.signer) print(`signer: ${result.signer.name} (${result.signer.role}) key ${result.signer.keyId} serial ${result.signer.serial}`);
-        print(`verdict: ${result.verdict.ok ? 'OK' : 'NOT VERIFIED'} [${result.verdict.code}] ${result.verdict.message}`);
-      }
-      if (o.extract) {
-        if (!trust) throw new Error('--extract needs --trust, to know the signer certificate and the CA');
-        const files = await extractBundleEvidence({ path: resolve(bundle), trust, outDir: resolve(o.extract) });
-        process.stderr.write(`extracted ${files.length} files to ${resolve(o.extract)} (see docs/key-rotation.md)\n`);
-      }
-      if (trust && !result.verdict.ok) process.exitCode = 3;
-    });
+    .action(
+      async (
+        bundle: string,
+        o: { trust?: string; expectRole?: NodeRole; extract?: string; json?: boolean },
+      ) => {
+        const trust = o.trust ? await loadTrustStore(resolve(o.trust)) : undefined;
+        const result = await inspectBundle({
+          path: resolve(bundle),
+          ...(trust ? { trust } : {}),
+          ...(o.expectRole ? { expectSenderRole: o.expectRole } : {}),
+        });
+        if (o.json) {
+          print(JSON.stringify(result, null, 2));
+        } else {
+          print(JSON.stringify(result.header, null, 2));
+          print(`header: ${result.headerBytes} bytes, ${result.headerDigest}`);
+          if (result.signer)
+            print(
+              `signer: ${result.signer.name} (${result.signer.role}) key ${result.signer.keyId} serial ${result.signer.serial}`,
+            );
+          print(
+            `verdict: ${result.verdict.ok ? 'OK' : 'NOT VERIFIED'} [${result.verdict.code}] ${result.verdict.message}`,
+          );
+        }
+        if (o.extract) {
+          if (!trust) throw new Error('--extract needs --trust, to know the signer certificate and the CA');
+          const files = await extractBundleEvidence({
+            path: resolve(bundle),
+            trust,
+            outDir: resolve(o.extract),
+          });
+          process.stderr.write(
+            `extracted ${files.length} files to ${resolve(o.extract)} (see docs/key-rotation.md)\n`,
+          );
+        }
+        if (trust && !result.verdict.ok) process.exitCode = 3;
+      },
+    );
 
   withCaPassphrase(
     program
       .command('revoke')
-      .description('revoke a certificate and re-sign CA_DIR/crl.pem; distribute it with `bridge-keys crl` / import-crl')
+      .description(
+        'revoke a certificate and re-sign CA_DIR/crl.pem; distribute it with `bridge-keys crl` / import-crl',
+      )
       .requiredOption('--ca <dir>', 'CA folder')
       .option('--serial <hex>', 'serial number of the certificate to revoke')
       .option('--cert <file>', 'certificate file to revoke')
@@ -239,17 +320,26 @@ function buildProgram(): Command {
           .choices(Object.keys(x509.X509CrlReason).filter((k) => Number.isNaN(Number(k))))
           .default('unspecified'),
       ),
-  ).action(async (o: { ca: string; serial?: string; cert?: string; reason: keyof typeof x509.X509CrlReason } & PassphraseFlags) => {
-    if (!o.serial === !o.cert) throw new Error('Give exactly one of --serial HEX or --cert FILE');
-    const result = await revokeCertificate({
-      caDir: resolve(o.ca),
-      caPassphrase: caPassphrase(o),
-      ...(o.serial ? { serial: o.serial } : {}),
-      ...(o.cert ? { certFile: resolve(o.cert) } : {}),
-      reason: o.reason,
-    });
-    print(`revoked serial ${result.serial}; CRL updated: ${result.crlFile}`);
-  });
+  ).action(
+    async (
+      o: {
+        ca: string;
+        serial?: string;
+        cert?: string;
+        reason: keyof typeof x509.X509CrlReason;
+      } & PassphraseFlags,
+    ) => {
+      if (!o.serial === !o.cert) throw new Error('Give exactly one of --serial HEX or --cert FILE');
+      const result = await revokeCertificate({
+        caDir: resolve(o.ca),
+        caPassphrase: caPassphrase(o),
+        ...(o.serial ? { serial: o.serial } : {}),
+        ...(o.cert ? { certFile: resolve(o.cert) } : {}),
+        reason: o.reason,
+      });
+      print(`revoked serial ${result.serial}; CRL updated: ${result.crlFile}`);
+    },
+  );
 
   withCaPassphrase(
     program
@@ -259,7 +349,12 @@ function buildProgram(): Command {
       .requiredOption('--out <file>', 'CRL file to write')
       .option('--days <n>', 'days until nextUpdate', days, 30),
   ).action(async (o: { ca: string; out: string; days: number } & PassphraseFlags) => {
-    const result = await createCrl({ caDir: resolve(o.ca), caPassphrase: caPassphrase(o), out: resolve(o.out), days: o.days });
+    const result = await createCrl({
+      caDir: resolve(o.ca),
+      caPassphrase: caPassphrase(o),
+      out: resolve(o.out),
+      days: o.days,
+    });
     print(`CRL written: ${result.file} (${result.revoked} revoked)`);
   });
 
@@ -267,7 +362,9 @@ function buildProgram(): Command {
     withCaPassphrase(
       program
         .command('rotate')
-        .description('issue a new encryption key and certificate for a node; the old key is kept so bundles in flight still open')
+        .description(
+          'issue a new encryption key and certificate for a node; the old key is kept so bundles in flight still open',
+        )
         .requiredOption('--ca <dir>', 'CA folder')
         .requiredOption('--keys <dir>', 'node keys folder')
         .option('--name <name>', 'node name, checked against the keys folder')
@@ -283,7 +380,9 @@ function buildProgram(): Command {
       ...(o.name ? { name: o.name } : {}),
     });
     print(`new encryption key ${result.encCertificate.keyId}; previous ${result.previousKeyId} kept`);
-    print(`Announce ${join(result.exportDir, `${result.encCertificate.name}-enc.cert.pem`)} to the peer before relying on it`);
+    print(
+      `Announce ${join(result.exportDir, `${result.encCertificate.name}-enc.cert.pem`)} to the peer before relying on it`,
+    );
   });
 
   const audit = program.command('audit').description('the hash-chained audit log of key events');
@@ -294,7 +393,8 @@ function buildProgram(): Command {
     .option('--trust <dir>', 'trust folder (TRUST_DIR/audit.log)')
     .option('--file <file>', 'an audit log file')
     .action((o: { ca?: string; trust?: string; file?: string }) => {
-      const file = o.file ?? (o.ca ? join(o.ca, AUDIT_FILE) : o.trust ? join(o.trust, AUDIT_FILE) : undefined);
+      const file =
+        o.file ?? (o.ca ? join(o.ca, AUDIT_FILE) : o.trust ? join(o.trust, AUDIT_FILE) : undefined);
       if (!file) throw new Error('Give --ca DIR, --trust DIR or --file FILE');
       const result = verifyAuditLog(resolve(file));
       print(`${result.ok ? 'OK' : 'BROKEN'}: ${result.entries} entries, head ${result.head}`);

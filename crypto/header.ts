@@ -104,7 +104,8 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
 
   const problems: string[] = [];
   const limits: string[] = [];
-  for (const key of Object.keys(value)) if (!HEADER_FIELDS.includes(key)) problems.push(`unknown field ${key}`);
+  for (const key of Object.keys(value))
+    if (!HEADER_FIELDS.includes(key)) problems.push(`unknown field ${key}`);
   const label = (key: string, pattern?: RegExp): void => {
     const v = value[key];
     if (typeof v !== 'string' || v.length === 0) problems.push(`${key} must be a non-empty string`);
@@ -113,7 +114,8 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
   };
   const integer = (key: string, min: number, max: number): void => {
     const v = value[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) problems.push(`${key} must be an integer >= 0`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      problems.push(`${key} must be an integer >= 0`);
     else if (v < min || v > max) limits.push(`${key} ${v} outside ${min}..${max}`);
   };
   if (typeof value['bundleId'] !== 'string' || !BUNDLE_ID_PATTERN.test(value['bundleId'])) {
@@ -137,6 +139,8 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
     limits.push(`${recipients.length} recipients, at most ${MAX_RECIPIENTS}`);
   } else {
     recipients.forEach((entry: unknown, index) => problems.push(...recipientProblems(entry, index)));
+    const keyIds = recipients.map((entry: unknown) => (isRecord(entry) ? entry['keyId'] : undefined));
+    if (new Set(keyIds).size !== keyIds.length) problems.push('recipients list a key id twice');
   }
   label('dataset');
   label('contract');
@@ -153,14 +157,21 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
       problems.push(`${key} must be an ISO-8601 UTC timestamp with milliseconds`);
     }
   }
-  if (problems.length === 0 && Date.parse(value['expiresAt'] as string) <= Date.parse(value['createdAt'] as string)) {
+  if (
+    problems.length === 0 &&
+    Date.parse(value['expiresAt'] as string) <= Date.parse(value['createdAt'] as string)
+  ) {
     problems.push('expiresAt must be after createdAt');
   }
   if (limits.length > 0) {
-    throw new VerificationError('VERIFY_LIMIT_EXCEEDED', `Bundle header exceeds limits: ${limits.join('; ')}`, {
-      where,
-      hint: 'Quarantine the file; the limits are in docs/bundle-format.md',
-    });
+    throw new VerificationError(
+      'VERIFY_LIMIT_EXCEEDED',
+      `Bundle header exceeds limits: ${limits.join('; ')}`,
+      {
+        where,
+        hint: 'Quarantine the file; the limits are in docs/bundle-format.md',
+      },
+    );
   }
   if (problems.length > 0) throw malformed(problems);
   return value as unknown as BundleHeader;
@@ -171,7 +182,8 @@ function recipientProblems(entry: unknown, index: number): string[] {
   if (!isRecord(entry)) return [`${at} must be an object`];
   const problems: string[] = [];
   const keys = Object.keys(entry).sort().join(',');
-  if (keys !== 'alg,epk,keyId,wrappedKey') problems.push(`${at} must have exactly alg, epk, keyId, wrappedKey`);
+  if (keys !== 'alg,epk,keyId,wrappedKey')
+    problems.push(`${at} must have exactly alg, epk, keyId, wrappedKey`);
   if (entry['alg'] !== X25519_WRAP_ALG) problems.push(`${at}.alg must be ${X25519_WRAP_ALG}`);
   if (typeof entry['keyId'] !== 'string' || !KEY_ID_PATTERN.test(entry['keyId'])) {
     problems.push(`${at}.keyId must be 32 lowercase hex characters`);
@@ -179,7 +191,10 @@ function recipientProblems(entry: unknown, index: number): string[] {
   if (typeof entry['epk'] !== 'string' || !decodeBase64Strict(entry['epk'], X25519_KEY_LENGTH)) {
     problems.push(`${at}.epk must be base64 of ${X25519_KEY_LENGTH} bytes`);
   }
-  if (typeof entry['wrappedKey'] !== 'string' || !decodeBase64Strict(entry['wrappedKey'], WRAPPED_KEY_LENGTH)) {
+  if (
+    typeof entry['wrappedKey'] !== 'string' ||
+    !decodeBase64Strict(entry['wrappedKey'], WRAPPED_KEY_LENGTH)
+  ) {
     problems.push(`${at}.wrappedKey must be base64 of ${WRAPPED_KEY_LENGTH} bytes`);
   }
   return problems;

@@ -70,10 +70,14 @@ export function identityFromKeys(parts: {
 export function readNodeCertificate(file: string, expectedUsage?: 'sign' | 'encrypt'): PeerCertificate {
   const facts = certificateFacts(readTextFile(file, 'Certificate'), file);
   if (!facts.role || (facts.usage !== 'sign' && facts.usage !== 'encrypt')) {
-    throw new KeyError('KEY_INVALID', 'Certificate is not a bridge node certificate (role or usage missing)', {
-      where: file,
-      hint: 'Use certificates issued by `bridge-keys issue`',
-    });
+    throw new KeyError(
+      'KEY_INVALID',
+      'Certificate is not a bridge node certificate (role or usage missing)',
+      {
+        where: file,
+        hint: 'Use certificates issued by `bridge-keys issue`',
+      },
+    );
   }
   if (expectedUsage && facts.usage !== expectedUsage) {
     throw new KeyError('KEY_INVALID', `Certificate has usage ${facts.usage}, expected ${expectedUsage}`, {

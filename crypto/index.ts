@@ -2,7 +2,12 @@
 export * from './types.js';
 export { sha256Hex, fingerprintContract, randomBundleId, keyIdOf, canonicalJson } from './primitives.js';
 export { loadIdentity } from './identity.js';
-export { loadTrustStore, recipientCertificates, certificateStatus, type CertificateStatus } from './trust-store.js';
+export {
+  loadTrustStore,
+  recipientCertificates,
+  certificateStatus,
+  type CertificateStatus,
+} from './trust-store.js';
 export { sealBundle, type SealRequest, type SealResult } from './seal.js';
 export { openBundle, readBundleHeader, type OpenRequest, type OpenedBundle } from './open.js';
 export {

@@ -34,7 +34,10 @@ export async function inspectBundle(opts: {
     headerDigest: `sha256:${sha256Hex(envelope.headerBytes)}`,
   };
   if (!opts.trust) {
-    return { ...base, verdict: { ok: false, code: 'UNVERIFIED', message: 'No trust folder given: header not verified' } };
+    return {
+      ...base,
+      verdict: { ok: false, code: 'UNVERIFIED', message: 'No trust folder given: header not verified' },
+    };
   }
   try {
     const signer = verifyEnvelopeSignature(
@@ -55,7 +58,8 @@ export async function inspectBundle(opts: {
     };
   } catch (error) {
     if (error instanceof BridgeError) {
-      return { ...base, verdict: { ok: false, code: error.code, message: error.message } };
+      const { code, message } = error as BridgeError<string>;
+      return { ...base, verdict: { ok: false, code, message } };
     }
     throw error;
   }
@@ -66,10 +70,16 @@ export async function inspectBundle(opts: {
  * header.preimage (what the signature covers), header.sig (raw signature), the signer's certificate and
  * public key, the CA certificate and, when present, the CRL.
  */
-export async function extractBundleEvidence(opts: { path: string; trust: TrustStore; outDir: string }): Promise<string[]> {
+export async function extractBundleEvidence(opts: {
+  path: string;
+  trust: TrustStore;
+  outDir: string;
+}): Promise<string[]> {
   const envelope = await readBundleEnvelope(opts.path);
   const { sender } = envelope.header;
-  const signer = opts.trust.peers.find((c) => c.usage === 'sign' && c.name === sender.name && c.keyId === sender.keyId);
+  const signer = opts.trust.peers.find(
+    (c) => c.usage === 'sign' && c.name === sender.name && c.keyId === sender.keyId,
+  );
   mkdirSync(opts.outDir, { recursive: true });
   const written: string[] = [];
   const put = (name: string, data: string | Uint8Array): void => {
@@ -88,7 +98,7 @@ export async function extractBundleEvidence(opts: { path: string; trust: TrustSt
   }
   if (signer) {
     put('signer.cert.pem', signer.pem + '\n');
-    put('signer.pub.pem', publicKeyOf(signer).export({ type: 'spki', format: 'pem' }) as string);
+    put('signer.pub.pem', publicKeyOf(signer).export({ type: 'spki', format: 'pem' }));
   }
   return written;
 }

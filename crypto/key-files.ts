@@ -59,7 +59,9 @@ export function readPrivateKeyFile(path: string, passphrase: string): KeyObject 
     // The cause from OpenSSL says only "bad decrypt"; it never contains the passphrase.
     throw new KeyError('KEY_PASSPHRASE', 'Cannot decrypt private key: wrong passphrase or damaged file', {
       where: path,
-      hint: 'Check the passphrase source (--passphrase-file / BRIDGE_KEY_PASSPHRASE)',
+      hint: path.endsWith('ca.key.pem')
+        ? 'Check the CA passphrase source (--ca-passphrase-file / BRIDGE_CA_PASSPHRASE)'
+        : 'Check the node passphrase source (--passphrase-file / BRIDGE_KEY_PASSPHRASE or the node configuration)',
       cause: error,
     });
   }

@@ -20,7 +20,10 @@ const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 export function rawX25519PublicKey(key: KeyObject): Buffer {
   const spki = spkiDerOf(key);
-  if (spki.length !== X25519_SPKI_PREFIX.length + X25519_KEY_LENGTH || !spki.subarray(0, 12).equals(X25519_SPKI_PREFIX)) {
+  if (
+    spki.length !== X25519_SPKI_PREFIX.length + X25519_KEY_LENGTH ||
+    !spki.subarray(0, 12).equals(X25519_SPKI_PREFIX)
+  ) {
     throw new RangeError('Not an X25519 public key');
   }
   return spki.subarray(X25519_SPKI_PREFIX.length);
@@ -44,7 +47,11 @@ export function wrapDataKey(
   ephemeralPrivate: KeyObject = generateKeyPairSync('x25519').privateKey,
 ): RecipientEntry {
   const epk = rawX25519PublicKey(ephemeralPrivate);
-  const kek = deriveWrapKey(ephemeralPrivate, recipientPublic, keyWrapInfo(bundleId, epk, rawX25519PublicKey(recipientPublic)));
+  const kek = deriveWrapKey(
+    ephemeralPrivate,
+    recipientPublic,
+    keyWrapInfo(bundleId, epk, rawX25519PublicKey(recipientPublic)),
+  );
   const cipher = createCipheriv('aes-256-gcm', kek, KEY_WRAP_NONCE);
   const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final(), cipher.getAuthTag()]);
   kek.fill(0);
@@ -57,7 +64,11 @@ export function wrapDataKey(
 }
 
 /** Unwraps the data key with one of our decryption keys; returns undefined if it does not open. */
-export function unwrapDataKey(entry: RecipientEntry, bundleId: string, privateKey: KeyObject): Buffer | undefined {
+export function unwrapDataKey(
+  entry: RecipientEntry,
+  bundleId: string,
+  privateKey: KeyObject,
+): Buffer | undefined {
   const epk = decodeBase64Strict(entry['epk'] ?? '', X25519_KEY_LENGTH);
   const wrapped = decodeBase64Strict(entry['wrappedKey'] ?? '', WRAPPED_KEY_LENGTH);
   if (!epk || !wrapped) return undefined;

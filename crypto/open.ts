@@ -181,11 +181,21 @@ export function verifyEnvelopeSignature(
 ): PeerCertificate {
   const { header } = envelope;
   const signer = resolveSigner(trust, header.sender, now, expectSenderRole, where);
-  if (!verifyPreimage(publicKeyOf(signer), headerSignaturePreimage(envelope.headerBytes), envelope.headerSignature)) {
-    throw new VerificationError('VERIFY_HEADER_SIGNATURE', `Header signature by ${header.sender.name} does not verify`, {
-      where,
-      hint: 'Quarantine the bundle: the header was altered or signed with another key',
-    });
+  if (
+    !verifyPreimage(
+      publicKeyOf(signer),
+      headerSignaturePreimage(envelope.headerBytes),
+      envelope.headerSignature,
+    )
+  ) {
+    throw new VerificationError(
+      'VERIFY_HEADER_SIGNATURE',
+      `Header signature by ${header.sender.name} does not verify`,
+      {
+        where,
+        hint: 'Quarantine the bundle: the header was altered or signed with another key',
+      },
+    );
   }
   if (now.getTime() >= Date.parse(header.expiresAt)) {
     throw new VerificationError('VERIFY_BUNDLE_EXPIRED', `Bundle expired at ${header.expiresAt}`, {
@@ -220,7 +230,10 @@ export function verifyEnvelope(
     throw new VerificationError(
       'VERIFY_NOT_FOR_US',
       `Bundle is not addressed to ${req.identity.name} (recipient keys ${header.recipients.map((r) => r.keyId).join(', ')}; ours ${req.identity.encKeyIds.join(', ')})`,
-      { where, hint: 'Quarantine it; if a key was rotated away too early, restore the old enc-<keyId>.key.pem' },
+      {
+        where,
+        hint: 'Quarantine it; if a key was rotated away too early, restore the old enc-<keyId>.key.pem',
+      },
     );
   }
   if (req.isReplay?.(header.bundleId)) {
@@ -233,10 +246,14 @@ export function verifyEnvelope(
     const dataKey = unwrapDataKey(entry, header.bundleId, secrets.encKeys.get(entry.keyId) as KeyObject);
     if (dataKey) return { signer, dataKey };
   }
-  throw new VerificationError('VERIFY_UNWRAP_FAILED', 'The data key does not unwrap with our decryption key', {
-    where,
-    hint: 'Quarantine the bundle; the sender used a wrong or damaged recipient entry',
-  });
+  throw new VerificationError(
+    'VERIFY_UNWRAP_FAILED',
+    'The data key does not unwrap with our decryption key',
+    {
+      where,
+      hint: 'Quarantine the bundle; the sender used a wrong or damaged recipient entry',
+    },
+  );
 }
 
 /** Verifies everything decidable from the header, then returns a streaming, verifying body. */
@@ -272,9 +289,13 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           throw tampered(`segment ${counter} has an invalid frame (flags ${flags}, length ${length})`, where);
         }
         if (counter >= MAX_SEGMENTS || total + length - GCM_TAG_LENGTH > MAX_PLAINTEXT_BYTES) {
-          throw new VerificationError('VERIFY_LIMIT_EXCEEDED', `Bundle body exceeds ${MAX_PLAINTEXT_BYTES} bytes`, {
-            where,
-          });
+          throw new VerificationError(
+            'VERIFY_LIMIT_EXCEEDED',
+            `Bundle body exceeds ${MAX_PLAINTEXT_BYTES} bytes`,
+            {
+              where,
+            },
+          );
         }
         const sealed = await reader.read(length, `segment ${counter}`);
         let plaintext: Buffer;
@@ -282,9 +303,16 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(counter, last));
           decipher.setAAD(headerDigest);
           decipher.setAuthTag(sealed.subarray(length - GCM_TAG_LENGTH));
-          plaintext = Buffer.concat([decipher.update(sealed.subarray(0, length - GCM_TAG_LENGTH)), decipher.final()]);
+          plaintext = Buffer.concat([
+            decipher.update(sealed.subarray(0, length - GCM_TAG_LENGTH)),
+            decipher.final(),
+          ]);
         } catch (error) {
-          throw tampered(`segment ${counter} fails authentication (altered, reordered or spliced)`, where, error);
+          throw tampered(
+            `segment ${counter} fails authentication (altered, reordered or spliced)`,
+            where,
+            error,
+          );
         }
         plaintextHash.update(plaintext);
         total += plaintext.length;
@@ -295,9 +323,13 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
         }
         const signatureLength = (await reader.read(2, 'final signature length')).readUInt16BE(0);
         if (signatureLength === 0 || signatureLength > MAX_SIGNATURE_BYTES) {
-          throw new VerificationError('VERIFY_FINAL_SIGNATURE', `Final signature length ${signatureLength} is invalid`, {
-            where,
-          });
+          throw new VerificationError(
+            'VERIFY_FINAL_SIGNATURE',
+            `Final signature length ${signatureLength} is invalid`,
+            {
+              where,
+            },
+          );
         }
         const finalSignature = await reader.read(signatureLength, 'final signature');
         if (!(await reader.atEnd())) {
@@ -314,10 +346,14 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           plaintextLength: total,
         });
         if (!verifyPreimage(publicKeyOf(signer), preimage, finalSignature)) {
-          throw new VerificationError('VERIFY_FINAL_SIGNATURE', 'Final signature over the body does not verify', {
-            where,
-            hint: 'Quarantine the bundle; do not use any of its data',
-          });
+          throw new VerificationError(
+            'VERIFY_FINAL_SIGNATURE',
+            'Final signature over the body does not verify',
+            {
+              where,
+              hint: 'Quarantine the bundle; do not use any of its data',
+            },
+          );
         }
         digest = `sha256:${plaintextDigest.toString('hex')}`;
         if (plaintext.length > 0) yield plaintext;
@@ -341,7 +377,9 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
     },
     plaintextDigest: () => {
       if (digest === undefined) {
-        throw new Error(`Plaintext digest of bundle ${envelope.header.bundleId} is known only after the whole body was read`);
+        throw new Error(
+          `Plaintext digest of bundle ${envelope.header.bundleId} is known only after the whole body was read`,
+        );
       }
       return digest;
     },

@@ -42,11 +42,20 @@ export function segmentNonce(counter: number, last: boolean): Buffer {
 }
 
 /** HKDF info for wrapping the data key: context || bundle id (32 ASCII hex) || ephemeral pub || recipient pub. */
-export function keyWrapInfo(bundleId: string, ephemeralPublic: Uint8Array, recipientPublic: Uint8Array): Buffer {
+export function keyWrapInfo(
+  bundleId: string,
+  ephemeralPublic: Uint8Array,
+  recipientPublic: Uint8Array,
+): Buffer {
   if (ephemeralPublic.length !== X25519_KEY_LENGTH || recipientPublic.length !== X25519_KEY_LENGTH) {
     throw new RangeError('keyWrapInfo: X25519 public keys must be 32 bytes');
   }
-  return Buffer.concat([KEY_WRAP_INFO_CONTEXT, Buffer.from(bundleId, 'ascii'), ephemeralPublic, recipientPublic]);
+  return Buffer.concat([
+    KEY_WRAP_INFO_CONTEXT,
+    Buffer.from(bundleId, 'ascii'),
+    ephemeralPublic,
+    recipientPublic,
+  ]);
 }
 
 /** The key-wrap AES-256-GCM nonce is fixed: every key-encryption key is used exactly once (fresh ephemeral). */

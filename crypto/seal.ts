@@ -72,10 +72,18 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     });
   }
   const segmentSize = req.segmentSize ?? DEFAULT_SEGMENT_SIZE;
-  if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
-    throw new BundleError('BUNDLE_MALFORMED', `Segment size ${segmentSize} outside ${MIN_SEGMENT_SIZE}..${MAX_SEGMENT_SIZE}`, {
-      where,
-    });
+  if (
+    !Number.isSafeInteger(segmentSize) ||
+    segmentSize < MIN_SEGMENT_SIZE ||
+    segmentSize > MAX_SEGMENT_SIZE
+  ) {
+    throw new BundleError(
+      'BUNDLE_MALFORMED',
+      `Segment size ${segmentSize} outside ${MIN_SEGMENT_SIZE}..${MAX_SEGMENT_SIZE}`,
+      {
+        where,
+      },
+    );
   }
   const recipients = checkRecipients(req.recipients, where);
   const secrets = identitySecrets(req.identity);
@@ -143,7 +151,9 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     let filled = 0;
     for await (const chunk of req.body) {
       if (!(chunk instanceof Uint8Array)) {
-        throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Bundle body must yield Uint8Array chunks', { where });
+        throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Bundle body must yield Uint8Array chunks', {
+          where,
+        });
       }
       total += chunk.length;
       if (total > MAX_PLAINTEXT_BYTES) {
@@ -168,7 +178,12 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     const plaintextDigest = plaintextHash.digest();
     const finalSignature = signPreimage(
       secrets.signKey,
-      finalSignaturePreimage({ headerDigest, plaintextDigest, segmentCount: counter, plaintextLength: total }),
+      finalSignaturePreimage({
+        headerDigest,
+        plaintextDigest,
+        segmentCount: counter,
+        plaintextLength: total,
+      }),
     );
     await out.write(u16(finalSignature.length), finalSignature);
     await handle.close();
@@ -208,24 +223,30 @@ function validDate(value: Date, field: string, where: string): Date {
 
 function checkRecipients(recipients: PeerCertificate[], where: string): PeerCertificate[] {
   if (recipients.length === 0) {
-    throw new BundleError('BUNDLE_MALFORMED', 'No recipients: no current, valid encryption certificate for the peer', {
-      where,
-      hint: 'Import the peer encryption certificate (bridge-keys import-cert) and check it has not expired or been revoked',
-    });
+    throw new BundleError(
+      'BUNDLE_MALFORMED',
+      'No recipients: no current, valid encryption certificate for the peer',
+      {
+        where,
+        hint: 'Import the peer encryption certificate (bridge-keys import-cert) and check it has not expired or been revoked',
+      },
+    );
   }
   if (recipients.length > MAX_RECIPIENTS) {
-    throw new BundleError('BUNDLE_MALFORMED', `${recipients.length} recipients, at most ${MAX_RECIPIENTS}`, { where });
+    throw new BundleError('BUNDLE_MALFORMED', `${recipients.length} recipients, at most ${MAX_RECIPIENTS}`, {
+      where,
+    });
   }
-  const seen = new Set<string>();
   for (const cert of recipients) {
     if (cert.usage !== 'encrypt' || publicKeyOf(cert).asymmetricKeyType !== 'x25519') {
-      throw new BundleError('BUNDLE_MALFORMED', `Recipient ${cert.name} key ${cert.keyId} is not an X25519 encryption certificate`, {
-        where,
-      });
+      throw new BundleError(
+        'BUNDLE_MALFORMED',
+        `Recipient ${cert.name} key ${cert.keyId} is not an X25519 encryption certificate`,
+        { where },
+      );
     }
-    if (seen.has(cert.keyId)) continue;
-    seen.add(cert.keyId);
   }
+  // The same key listed twice (e.g. two peers' lists merged) gets one entry: key ids are unique in a header.
   return recipients.filter((cert, index) => recipients.findIndex((c) => c.keyId === cert.keyId) === index);
 }
 
@@ -237,7 +258,12 @@ class SequentialWriter {
     for (const buffer of buffers) {
       let offset = 0;
       while (offset < buffer.length) {
-        const { bytesWritten } = await this.handle.write(buffer, offset, buffer.length - offset, this.position);
+        const { bytesWritten } = await this.handle.write(
+          buffer,
+          offset,
+          buffer.length - offset,
+          this.position,
+        );
         offset += bytesWritten;
         this.position += bytesWritten;
       }

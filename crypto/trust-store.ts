@@ -104,7 +104,11 @@ export async function loadTrustStore(trustDir: string): Promise<TrustStore> {
 }
 
 /** Checks one node certificate against the CA (signature, role, usage); pure apart from parsing. */
-export function checkPeerCertificate(pem: string, file: string, caPem: string): PeerCertificate | TrustProblem {
+export function checkPeerCertificate(
+  pem: string,
+  file: string,
+  caPem: string,
+): PeerCertificate | TrustProblem {
   let facts;
   try {
     facts = certificateFacts(pem, file);
@@ -114,7 +118,8 @@ export function checkPeerCertificate(pem: string, file: string, caPem: string): 
   const known = { file, name: facts.name, keyId: facts.keyId };
   if (!isIssuedBy(facts.pem, caPem)) return { ...known, reason: 'not issued by the trusted CA' };
   if (!facts.role) return { ...known, reason: 'no consistent node role (OU and role extension)' };
-  if (facts.usage !== 'sign' && facts.usage !== 'encrypt') return { ...known, reason: 'not a signing or encryption certificate' };
+  if (facts.usage !== 'sign' && facts.usage !== 'encrypt')
+    return { ...known, reason: 'not a signing or encryption certificate' };
   return {
     name: facts.name,
     role: facts.role,
@@ -142,7 +147,9 @@ export function certificateStatus(trust: TrustStore, cert: PeerCertificate, now:
 /** Current, valid (at `now`, not revoked) encryption certificates of a named peer; the newest first. */
 export function recipientCertificates(trust: TrustStore, peerName: string, now: Date): PeerCertificate[] {
   return trust.peers
-    .filter((c) => c.name === peerName && c.usage === 'encrypt' && certificateStatus(trust, c, now) === 'valid')
+    .filter(
+      (c) => c.name === peerName && c.usage === 'encrypt' && certificateStatus(trust, c, now) === 'valid',
+    )
     .sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime() || a.keyId.localeCompare(b.keyId));
 }
 

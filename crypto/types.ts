@@ -4,14 +4,7 @@
 export type SuiteName = 'intl-v1' | 'sm-v1';
 
 export type PayloadKind =
-  | 'rows'
-  | 'tombstones'
-  | 'portrait'
-  | 'request'
-  | 'ack'
-  | 'certificate'
-  | 'revocation-list'
-  | 'catalogue';
+  'rows' | 'tombstones' | 'portrait' | 'request' | 'ack' | 'certificate' | 'revocation-list' | 'catalogue';
 
 export type NodeRole = 'inner' | 'outer';
 

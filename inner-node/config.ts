@@ -8,6 +8,7 @@ import { WATERMARK_FORMATS } from '../shared/time.js';
 const name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit');
+const datasetName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'lower-case letters, digits and underscores');
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, "a duration such as '30s', '5m', '7d'");
 const size = z.string().refine((s) => parseSize(s) !== undefined, "a size such as '64MiB' or '512KiB'");
 
@@ -52,7 +53,7 @@ export const InnerConfigSchema = z
       })
       .prefault({}),
     sources: z.record(name, SourceSchema),
-    datasets: z.record(name, DatasetSchema),
+    datasets: z.record(datasetName, DatasetSchema),
     banks: z.record(name, BankSchema),
     bundles: z
       .strictObject({

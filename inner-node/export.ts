@@ -13,8 +13,8 @@ import { publishFile, temporaryNameFor } from '../shared/atomic-file.js';
 import { parseDuration, parseSize } from '../shared/config-loader.js';
 import { canonicalContract, findContract, type DataContract } from '../shared/contracts.js';
 import { ConfigError, KeyError, MappingError } from '../shared/errors.js';
-import { compileMapping, type ContractValue, type RowReject, type SourceValue } from '../shared/mapping.js';
-import { encodePayload } from '../shared/payload.js';
+import { compileMapping, type RowReject, type SourceValue } from '../shared/mapping.js';
+import { encodePayloadLines } from '../shared/payload.js';
 import { formatInstant } from '../shared/time.js';
 import type { InnerContext } from './context.js';
 import type { Cursor } from './sources/source-reader.js';
@@ -154,7 +154,7 @@ export async function exportStream(
         state.cursorWatermark === null
           ? null
           : { watermark: state.cursorWatermark, key: JSON.parse(state.cursorKey ?? '[]') as SourceValue[] };
-      const rows: ContractValue[][] = [];
+      const lines: string[] = [];
       let bytes = 0;
       let read = 0;
       let batchRejects = 0;
@@ -175,14 +175,14 @@ export async function exportStream(
           rejectLines.push(rejectLine(stream, keyColumns, sourceRow, mapped.rejects));
           continue;
         }
-        const row = columnIndexes.map((i) => mapped.row[i] ?? null);
-        bytes += JSON.stringify(row).length + 1;
-        rows.push(row);
+        const line = JSON.stringify(columnIndexes.map((i) => mapped.row[i] ?? null));
+        bytes += line.length + 1;
+        lines.push(line);
         if (bytes >= maxBytes) break;
       }
       if (read === 0) break;
       result.rejects += batchRejects;
-      if (result.rejects > 0 && result.rejects / (result.rows + rows.length + result.rejects) > spec.max_reject_ratio && result.rejects >= 10) {
+      if (result.rejects > 0 && result.rejects / (result.rows + lines.length + result.rejects) > spec.max_reject_ratio && result.rejects >= 10) {
         flushRejects();
         throw new MappingError(
           'MAPPING_TOO_MANY_REJECTS',
@@ -199,7 +199,7 @@ export async function exportStream(
         sequence,
         fingerprint,
         columns: authorisedColumns,
-        rows,
+        lines,
         now: now(),
         ttl,
       });
@@ -209,7 +209,7 @@ export async function exportStream(
           stream,
           sequence,
           file: sent.path,
-          rowCount: rows.length,
+          rowCount: lines.length,
           bytes: sent.bytes,
           digest: sent.plaintextDigest,
           createdAt: sent.header.createdAt,
@@ -218,11 +218,11 @@ export async function exportStream(
         cursor ? JSON.stringify(cursor.key) : null,
       );
       await publishToOutbox(ctx, sent.path, sent.header.bundleId);
-      result.rows += rows.length;
+      result.rows += lines.length;
       result.bundles.push(sent);
       options.onProgress?.({ dataset, bank, rows: result.rows, bytes: sent.bytes });
       ctx.logger.debug(
-        { stream, sequence, rows: rows.length, bytes: sent.bytes, bundleId: sent.header.bundleId },
+        { stream, sequence, rows: lines.length, bytes: sent.bytes, bundleId: sent.header.bundleId },
         'bundle sealed',
       );
       if (read < maxRows && bytes < maxBytes) break;
@@ -245,7 +245,8 @@ interface BatchToSeal {
   sequence: number;
   fingerprint: string;
   columns: string[];
-  rows: ContractValue[][];
+  /** Rows already serialised as JSON arrays. */
+  lines: string[];
   now: Date;
   ttl: number;
 }
@@ -265,18 +266,25 @@ async function sealBatch(ctx: InnerContext, batch: BatchToSeal): Promise<SealRes
       contract: batch.fingerprint,
       stream: batch.stream,
       sequence: batch.sequence,
-      rowCount: batch.rows.length,
+      rowCount: batch.lines.length,
       kind: 'rows',
       createdAt: batch.now,
       expiresAt: new Date(batch.now.getTime() + batch.ttl),
     },
-    body: encodePayload(
-      { dataset: batch.dataset, contract: batch.fingerprint, kind: 'rows', columns: batch.columns },
-      batch.rows,
+    body: toAsync(
+      encodePayloadLines(
+        { dataset: batch.dataset, contract: batch.fingerprint, kind: 'rows', columns: batch.columns },
+        batch.lines,
+      ),
     ),
     outputPath: provisional,
   });
   return sealed;
+}
+
+// eslint-disable-next-line @typescript-eslint/require-await -- adapts a sync generator to the async body
+async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
 function rejectLine(

@@ -62,7 +62,83 @@ datasets:
       marital_status: { from: HYZK }
       address: { from: ZZ }
       household_type: { from: HKXZ, codes: { '1': urban, '2': rural } }
-      updated_at: { from: GXSJ, format: 'yyyy-MM-dd HH:mm:ss', timezone: '+08:00' }
+      updated_at: &updated_at { from: GXSJ, format: 'yyyy-MM-dd HH:mm:ss', timezone: '+08:00' }
+  social_security:
+    contract: social_security
+    source: county
+    table: SB_JFJL             # monthly contribution records
+    watermark: GXSJ
+    columns:
+      id_number: { from: SFZH }
+      month: { from: JFNY, format: yyyyMM }
+      contribution_base: { from: JFJS, unit: fen }   # fen to yuan by exact scale shift
+      personal_amount: { from: GRJF, unit: fen }
+      employer_amount: { from: DWJF, unit: fen }
+      employer_name: { from: DWMC }
+      updated_at: *updated_at
+  provident_fund:
+    contract: provident_fund
+    source: county
+    table: GJJ_JCJL
+    watermark: GXSJ
+    columns:
+      id_number: { from: SFZH }
+      month: { from: JCNY, format: yyyyMM }
+      monthly_deposit: { from: YJCE, unit: fen }
+      balance: { from: ZHYE, unit: fen }
+      status: { from: ZT }
+      updated_at: *updated_at
+  property:
+    contract: property
+    source: county
+    table: FC_DJ
+    watermark: GXSJ
+    columns:
+      unit_id: { from: BDCDYH }
+      id_number: { from: SFZH }
+      location: { from: ZL }
+      floor_area: { from: JZMJ }
+      appraised_value: { from: PGJZ, unit: fen }
+      registered_on: { from: DJRQ, format: yyyyMMdd }
+      updated_at: *updated_at
+  vehicles:
+    contract: vehicles
+    source: county
+    table: CL_DJ
+    watermark: GXSJ
+    columns:
+      plate: { from: HPHM }
+      id_number: { from: SFZH }
+      vehicle_type: { from: CLLX }
+      model: { from: PPXH }
+      first_registered_on: { from: CCDJRQ, format: yyyyMMdd }
+      updated_at: *updated_at
+  enterprises:
+    contract: enterprises
+    source: county
+    table: QY_DJ
+    watermark: GXSJ
+    columns:
+      credit_code: { from: TYSHXYDM }
+      enterprise_name: { from: QYMC }
+      id_number: { from: FDDBR_SFZH }
+      registered_capital: { from: ZCZB, unit: fen }
+      established_on: { from: CLRQ, format: yyyyMMdd }
+      status: { from: DJZT }
+      updated_at: *updated_at
+  enforcement:
+    contract: enforcement
+    source: county
+    table: ZX_BZXR
+    watermark: GXSJ
+    columns:
+      case_number: { from: AH }
+      id_number: { from: SFZH }
+      amount: { from: ZXBD, unit: fen }
+      dishonest: { from: SXBZ, true: ['1'], false: ['0'] }
+      filed_on: { from: LARQ, format: yyyyMMdd }
+      closed_on: { from: JARQ, format: yyyyMMdd }
+      updated_at: *updated_at
 
 banks:
   ${bank}:
@@ -70,6 +146,12 @@ banks:
       # Which contract columns this bank may receive ('*' for all). Protected attributes such as
       # ethnicity and marital status are left out unless the county decides otherwise.
       residents: [id_number, name, gender, birth_date, address, household_type, updated_at]
+      social_security: '*'
+      provident_fund: '*'
+      property: '*'
+      vehicles: '*'
+      enterprises: '*'
+      enforcement: '*'
 
 bundles:
   max_rows: 50000              # rows per bundle at most

@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { fingerprintContract, openBundle, readBundleHeader, type BundleHeader } from '../crypto/index.js';
 import { isTemporaryName } from '../shared/atomic-file.js';
 import { canonicalContract, findContract } from '../shared/contracts.js';
-import { BridgeError, BundleError, MappingError, VerificationError, describeError } from '../shared/errors.js';
+import { BundleError, MappingError, VerificationError, describeError, errorCode } from '../shared/errors.js';
 import type { ContractValue } from '../shared/mapping.js';
 import { decodePayload, type PayloadPreamble } from '../shared/payload.js';
 import type { OuterContext } from './context.js';
@@ -161,7 +161,7 @@ function taskOf(file: string, header: BundleHeader) {
 }
 
 function errorCodeOf(error: unknown): string {
-  return error instanceof BridgeError ? error.code : 'UNEXPECTED';
+  return errorCode(error) ?? 'UNEXPECTED';
 }
 
 type ApplyResult =

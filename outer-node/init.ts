@@ -49,6 +49,30 @@ datasets:
       address: DZ
       household_type: HJLX
       updated_at: ZHGXSJ
+  social_security:
+    table: GOV_SOCIAL_INSURANCE
+    columns: { id_number: ZJHM, month: JFYF, contribution_base: JFJS_YUAN, personal_amount: GRJF_YUAN,
+               employer_amount: DWJF_YUAN, employer_name: DWMC, updated_at: ZHGXSJ }
+  provident_fund:
+    table: GOV_HOUSING_FUND
+    columns: { id_number: ZJHM, month: JCYF, monthly_deposit: YJCE_YUAN, balance: ZHYE_YUAN, status: ZHZT,
+               updated_at: ZHGXSJ }
+  property:
+    table: GOV_REAL_ESTATE
+    columns: { unit_id: BDCDYH, id_number: ZJHM, location: ZL, floor_area: MJ, appraised_value: PGJZ_YUAN,
+               registered_on: DJRQ, updated_at: ZHGXSJ }
+  vehicles:
+    table: GOV_VEHICLE
+    columns: { plate: HPHM, id_number: ZJHM, vehicle_type: CLLX, model: PPXH, first_registered_on: CCDJRQ,
+               updated_at: ZHGXSJ }
+  enterprises:
+    table: GOV_ENTERPRISE
+    columns: { credit_code: TYSHXYDM, enterprise_name: QYMC, id_number: FRZJHM, registered_capital: ZCZB_YUAN,
+               established_on: CLRQ, status: DJZT, updated_at: ZHGXSJ }
+  enforcement:
+    table: GOV_ENFORCEMENT
+    columns: { case_number: AH, id_number: ZJHM, amount: ZXBD_YUAN, dishonest: SXBZ, filed_on: LARQ,
+               closed_on: JARQ, updated_at: ZHGXSJ }
 
 import:
   poll_interval: 2s            # how often the inbox is scanned besides file-system events

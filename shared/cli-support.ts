@@ -31,8 +31,10 @@ export function stopSignal(): { readonly stopped: boolean; wait(ms: number): Pro
   const state = {
     stopped: false,
     promise,
-    wait(ms: number) {
-      return Promise.race([new Promise<void>((r) => setTimeout(r, ms).unref()), promise]);
+    async wait(ms: number) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), promise]);
+      clearTimeout(timer);
     },
   };
   const onSignal = (): void => {

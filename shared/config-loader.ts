@@ -61,7 +61,7 @@ export function parseYamlConfig<S extends z.ZodType>(
       hint: 'Correct every item listed; the node does not start half-configured',
     });
   }
-  return { config: parsed.data as z.output<S>, baseDir: dirname(resolve(path)), path: resolve(path) };
+  return { config: parsed.data, baseDir: dirname(resolve(path)), path: resolve(path) };
 }
 
 /** Resolves a path from the configuration file against the file's folder. */

@@ -149,5 +149,5 @@ export function describeError(error: unknown): string {
 }
 
 export function errorCode(error: unknown): string | undefined {
-  return error instanceof BridgeError ? error.code : undefined;
+  return error instanceof BridgeError ? (error as BridgeError<string>).code : undefined;
 }

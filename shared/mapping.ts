@@ -147,7 +147,8 @@ export function convertValue(raw: SourceValue, column: ContractColumn, mapping: 
 function convertText(text: string, raw: SourceValue, type: ContractType, m: ColumnMapping): ConvertResult {
   switch (type.kind) {
     case 'string':
-      if (type.maxLength !== undefined && [...text].length > type.maxLength) {
+      // UTF-16 length bounds the code-point count from above, so most values skip the count.
+      if (type.maxLength !== undefined && text.length > type.maxLength && [...text].length > type.maxLength) {
         return fail('max-length', `longer than ${type.maxLength} characters`);
       }
       return { ok: true, value: text };

@@ -32,6 +32,20 @@ export async function* encodePayload(
   if (pending.length > 0) yield Buffer.from(pending, 'utf8');
 }
 
+/** Encodes a preamble and rows already serialised as JSON arrays (one string per row, no newline). */
+export function* encodePayloadLines(preamble: PayloadPreamble, lines: readonly string[]): Generator<Buffer> {
+  let pending = `${JSON.stringify(preamble)}\n`;
+  for (const line of lines) {
+    pending += line;
+    pending += '\n';
+    if (pending.length >= CHUNK_BYTES) {
+      yield Buffer.from(pending, 'utf8');
+      pending = '';
+    }
+  }
+  if (pending.length > 0) yield Buffer.from(pending, 'utf8');
+}
+
 export type PayloadItem = { preamble: PayloadPreamble } | { row: ContractValue[] };
 
 /** Decodes JSON lines from plaintext chunks; refuses malformed lines with the line number. */

@@ -31,7 +31,12 @@ export interface World {
   cleanup(): void;
 }
 
-export async function issueNode(world: { root: string; caDir: string }, name: string, role: NodeRole, extra: { now?: Date; days?: number; caDir?: string } = {}): Promise<string> {
+export async function issueNode(
+  world: { root: string; caDir: string },
+  name: string,
+  role: NodeRole,
+  extra: { now?: Date; days?: number; caDir?: string } = {},
+): Promise<string> {
   const dir = join(world.root, 'keys', name);
   await issueNodeKeys({
     caDir: extra.caDir ?? world.caDir,
@@ -75,7 +80,11 @@ export async function createWorld(): Promise<World> {
     files: [...exportOf('bank-a'), ...exportOf('bank-b'), ...exportOf('bank-c')],
   });
   for (const bank of ['bank-a', 'bank-b', 'bank-c']) {
-    await importCertificates({ trustDir: trustDir(bank), caCertFile, files: [...exportOf('gov'), ...exportOf('bank-b')] });
+    await importCertificates({
+      trustDir: trustDir(bank),
+      caCertFile,
+      files: [...exportOf('gov'), ...exportOf('bank-b')],
+    });
   }
   const identities: Record<string, Identity> = {};
   const trust: Record<string, TrustStore> = {};
@@ -111,7 +120,8 @@ export function description(overrides: Partial<BundleDescription> = {}): BundleD
 
 export async function* chunks(data: Buffer, chunkSize = 65_536): AsyncGenerator<Uint8Array> {
   await Promise.resolve();
-  for (let offset = 0; offset < data.length; offset += chunkSize) yield data.subarray(offset, offset + chunkSize);
+  for (let offset = 0; offset < data.length; offset += chunkSize)
+    yield data.subarray(offset, offset + chunkSize);
 }
 
 export async function seal(

@@ -9,6 +9,7 @@ import {
   importCertificates,
   importCrl,
   initCa,
+  issueNodeKeys,
   loadIdentity,
   loadTrustStore,
   openBundle,
@@ -20,7 +21,17 @@ import {
   type OpenRequest,
   type PeerCertificate,
 } from '../../crypto/index.js';
-import { CA_PASSPHRASE, NODE_PASSPHRASE, chunks, collect, createWorld, description, issueNode, seal, type World } from './fixtures.js';
+import {
+  CA_PASSPHRASE,
+  NODE_PASSPHRASE,
+  chunks,
+  collect,
+  createWorld,
+  description,
+  issueNode,
+  seal,
+  type World,
+} from './fixtures.js';
 
 let world: World;
 let forBankA: PeerCertificate[];
@@ -129,8 +140,14 @@ describe('refusals before decrypting anything', () => {
     const rogueCa = join(world.root, 'rogue-ca');
     await initCa({ dir: rogueCa, passphrase: CA_PASSPHRASE, name: 'Rogue CA' });
     const dir = join(world.root, 'keys', 'rogue-gov');
-    const { issueNodeKeys } = await import('../../crypto/index.js');
-    await issueNodeKeys({ caDir: rogueCa, caPassphrase: CA_PASSPHRASE, role: 'inner', name: 'gov', outDir: dir, passphrase: NODE_PASSPHRASE });
+    await issueNodeKeys({
+      caDir: rogueCa,
+      caPassphrase: CA_PASSPHRASE,
+      role: 'inner',
+      name: 'gov',
+      outDir: dir,
+      passphrase: NODE_PASSPHRASE,
+    });
     const rogue = await loadIdentity({ keysDir: dir, passphrase: NODE_PASSPHRASE });
     const trustDir = join(world.root, 'trust', 'bank-a-planted');
     mkdirSync(join(trustDir, 'peers'), { recursive: true });
@@ -139,7 +156,9 @@ describe('refusals before decrypting anything', () => {
     const trust = await loadTrustStore(trustDir);
     expect(trust.problems[0]?.reason).toMatch(/not issued by the trusted CA/);
     const sealed = await sealAs(rogue, 'rogue.gbb');
-    await expect(openAs(sealed.path, { trust })).rejects.toMatchObject({ code: 'VERIFY_UNTRUSTED_CERTIFICATE' });
+    await expect(openAs(sealed.path, { trust })).rejects.toMatchObject({
+      code: 'VERIFY_UNTRUSTED_CERTIFICATE',
+    });
     // and import-cert refuses to plant it in the first place
     await expect(
       importCertificates({ trustDir: world.trustDir('bank-a'), files: [join(dir, 'sign.cert.pem')] }),
@@ -158,12 +177,19 @@ describe('refusals before decrypting anything', () => {
     const sealed = await sealAs(revokedNode, 'revoked.gbb');
     const before = await loadTrustStore(trustDir);
     await collect((await openAs(sealed.path, { trust: before })).body);
-    await revokeCertificate({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, certFile: join(dir, 'sign.cert.pem'), reason: 'keyCompromise' });
+    await revokeCertificate({
+      caDir: world.caDir,
+      caPassphrase: CA_PASSPHRASE,
+      certFile: join(dir, 'sign.cert.pem'),
+      reason: 'keyCompromise',
+    });
     const crlFile = join(world.root, 'out', 'crl.pem');
     await createCrl({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, out: crlFile });
     await importCrl({ trustDir, crlFile });
     const after = await loadTrustStore(trustDir);
-    await expect(openAs(sealed.path, { trust: after })).rejects.toMatchObject({ code: 'VERIFY_CERTIFICATE_REVOKED' });
+    await expect(openAs(sealed.path, { trust: after })).rejects.toMatchObject({
+      code: 'VERIFY_CERTIFICATE_REVOKED',
+    });
   });
 
   it('expired signing certificate', async () => {
@@ -179,9 +205,13 @@ describe('refusals before decrypting anything', () => {
     });
     const sealed = await sealAs(oldNode, 'expired-cert.gbb');
     const trust = await loadTrustStore(trustDir);
-    await expect(openAs(sealed.path, { trust })).rejects.toMatchObject({ code: 'VERIFY_CERTIFICATE_EXPIRED' });
+    await expect(openAs(sealed.path, { trust })).rejects.toMatchObject({
+      code: 'VERIFY_CERTIFICATE_EXPIRED',
+    });
     // at a time inside the validity window, the same bundle would be fine (verification is pure in `now`)
-    const opened = await openAs(sealed.path, { trust, now: new Date(longAgo.getTime() + 3_600_000) }).catch((e: unknown) => e);
+    const opened = await openAs(sealed.path, { trust, now: new Date(longAgo.getTime() + 3_600_000) }).catch(
+      (e: unknown) => e,
+    );
     expect(opened).toMatchObject({ code: 'VERIFY_BUNDLE_NOT_YET_VALID' });
   });
 
@@ -220,7 +250,9 @@ describe('refusals before decrypting anything', () => {
   it('replay', async () => {
     const sealed = await seal(world, 'gov', forBankA, randomBytes(10), 'replay.gbb');
     const seen = new Set([sealed.header.bundleId]);
-    await expect(openAs(sealed.path, { isReplay: (id) => seen.has(id) })).rejects.toMatchObject({ code: 'VERIFY_REPLAYED' });
+    await expect(openAs(sealed.path, { isReplay: (id) => seen.has(id) })).rejects.toMatchObject({
+      code: 'VERIFY_REPLAYED',
+    });
   });
 });
 
@@ -280,7 +312,11 @@ describe('refusals while reading the body', () => {
     const lb = layout(b.path);
     const s = la.segments[1]!;
     const t = lb.segments[1]!;
-    const spliced = Buffer.concat([la.bytes.subarray(0, s.offset), lb.bytes.subarray(t.offset, t.offset + t.length), la.bytes.subarray(s.offset + s.length)]);
+    const spliced = Buffer.concat([
+      la.bytes.subarray(0, s.offset),
+      lb.bytes.subarray(t.offset, t.offset + t.length),
+      la.bytes.subarray(s.offset + s.length),
+    ]);
     writeFileSync(a.path, spliced);
     await expectRefusedWhileReading(a.path, 'VERIFY_SEGMENT_TAMPERED');
   });

@@ -1,8 +1,8 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBundle, readBundleHeader, recipientCertificates } from '../../crypto/index.js';
-import { VerificationError } from '../../shared/errors.js';
 import { collect, createWorld, seal, type World } from './fixtures.js';
 
 let world: World;
@@ -63,17 +63,29 @@ describe('seal and open round trip', () => {
     await expect(open(sealed.path, 'bank-c')).rejects.toMatchObject({ code: 'VERIFY_NOT_FOR_US' });
   });
 
-  it('writes no plaintext into the file and no temporary file is left behind', async () => {
+  it('writes no plaintext into the file and leaves no temporary file behind', async () => {
     const body = Buffer.from('SECRET-ROW-CONTENT '.repeat(100));
-    const sealed = await seal(world, 'gov', recipientCertificates(world.trust['gov']!, 'bank-a', new Date()), body, 'plain.gbb');
+    const sealed = await seal(
+      world,
+      'gov',
+      recipientCertificates(world.trust['gov']!, 'bank-a', new Date()),
+      body,
+      'plain.gbb',
+    );
     expect(readFileSync(sealed.path).includes('SECRET-ROW-CONTENT')).toBe(false);
+    expect(readdirSync(dirname(sealed.path)).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 
   it('the body can be read only once', async () => {
-    const sealed = await seal(world, 'gov', recipientCertificates(world.trust['gov']!, 'bank-a', new Date()), randomBytes(10), 'once.gbb');
+    const sealed = await seal(
+      world,
+      'gov',
+      recipientCertificates(world.trust['gov']!, 'bank-a', new Date()),
+      randomBytes(10),
+      'once.gbb',
+    );
     const opened = await open(sealed.path);
     await collect(opened.body);
     await expect(collect(opened.body)).rejects.toThrow(/only once/);
-    expect(VerificationError).toBeDefined();
   });
 });

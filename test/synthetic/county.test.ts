@@ -267,6 +267,16 @@ describe('generateCounty related tables', () => {
     for (const ah of cases) expect(ah).toMatch(/^（20\d{2}）皖1225执\d+号$/);
   });
 
+  it('writes only well-formed text (no replacement characters from split surrogate pairs)', () => {
+    for (const table of TABLES) {
+      const columns = query<{ name: string; type: string }>(first, `PRAGMA table_info(${table})`)
+        .filter((c) => c.type === 'TEXT')
+        .map((c) => c.name);
+      const where = columns.map((c) => `instr(${c}, char(65533)) > 0`).join(' OR ');
+      expect(scalar(first, `SELECT count(*) FROM ${table} WHERE ${where}`), table).toBe(0);
+    }
+  });
+
   it('stamps GXSJ as Beijing-time text no later than now, with many ties', () => {
     for (const table of TABLES) {
       const stats = query<{ rows: number; distinctStamps: number; latest: string; bad: number }>(

@@ -1,0 +1,171 @@
+// Test vectors for bundle format intl-v1 (docs/bundle-format.md): fixed keys, fixed inputs, and the
+// expected bytes and intermediate values, so an independent implementation can be checked byte for byte.
+//
+// Regenerate (only when the format deliberately changes):
+//   GBB_WRITE_VECTORS=1 npx vitest run test/crypto/vectors.test.ts
+// The check itself runs in test/crypto/vectors.test.ts.
+//
+// Deterministic sealing uses the internal sealBundleWith(): a fixed data key, bundle id and ephemeral
+// key. Ed25519 signatures are deterministic, so the whole file is reproducible.
+import { createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { identityFromKeys } from '../../crypto/identity.js';
+import { rawX25519PublicKey } from '../../crypto/key-wrap.js';
+import { finalSignaturePreimage, headerSignaturePreimage, keyWrapInfo, segmentNonce } from '../../crypto/preimage.js';
+import { keyIdOf } from '../../crypto/primitives.js';
+import { sealBundleWith } from '../../crypto/seal.js';
+import type { BundleDescription, PeerCertificate } from '../../crypto/types.js';
+
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+export const VECTOR_INPUTS = {
+  senderName: 'vector-county',
+  senderSeed: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
+  recipientName: 'vector-bank',
+  recipientPrivate: '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a',
+  ephemeralPrivate: '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb',
+  dataKey: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+  bundleId: '0123456789abcdef0123456789abcdef',
+  segmentSize: 1024,
+  plaintextLength: 2500,
+  description: {
+    dataset: 'residents',
+    contract: 'sha256:' + '00'.repeat(32),
+    stream: 'residents-vector-bank',
+    sequence: 7,
+    rowCount: 3,
+    kind: 'rows',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2026-01-02T00:00:00.000Z',
+  },
+} as const;
+
+/** Plaintext byte i = i mod 251 (a prime, so segment boundaries never line up with the pattern). */
+export function vectorPlaintext(): Buffer {
+  return Buffer.from(Array.from({ length: VECTOR_INPUTS.plaintextLength }, (_, i) => i % 251));
+}
+
+export function privateKeyFromSeed(prefix: Buffer, hex: string): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([prefix, Buffer.from(hex, 'hex')]), format: 'der', type: 'pkcs8' });
+}
+
+function pseudoCertificate(name: string, usage: 'sign' | 'encrypt', key: KeyObject): PeerCertificate {
+  // The sealer reads only the public key and metadata; an SPKI PEM stands in for a certificate here.
+  const pem = createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string;
+  return {
+    name,
+    role: usage === 'sign' ? 'inner' : 'outer',
+    usage,
+    keyId: keyIdOf(key),
+    notBefore: new Date(0),
+    notAfter: new Date(0),
+    serial: '0',
+    pem,
+    file: '-',
+  };
+}
+
+const sha256 = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
+
+/** Builds every vector file in memory: name -> bytes. */
+export async function buildVectors(workDir: string): Promise<Map<string, Buffer>> {
+  const v = VECTOR_INPUTS;
+  const signKey = privateKeyFromSeed(ED25519_PKCS8_PREFIX, v.senderSeed);
+  const recipientKey = privateKeyFromSeed(X25519_PKCS8_PREFIX, v.recipientPrivate);
+  const ephemeralKey = privateKeyFromSeed(X25519_PKCS8_PREFIX, v.ephemeralPrivate);
+  const identity = identityFromKeys({
+    name: v.senderName,
+    role: 'inner',
+    keysDir: '-',
+    signKey,
+    signCertificate: pseudoCertificate(v.senderName, 'sign', signKey),
+    encKeys: [],
+  });
+  const plaintext = vectorPlaintext();
+  const description: BundleDescription = {
+    ...v.description,
+    createdAt: new Date(v.description.createdAt),
+    expiresAt: new Date(v.description.expiresAt),
+  };
+  mkdirSync(workDir, { recursive: true });
+  const outputPath = join(workDir, 'bundle.gbb');
+  const sealed = await sealBundleWith(
+    {
+      identity,
+      recipients: [pseudoCertificate(v.recipientName, 'encrypt', recipientKey)],
+      description,
+      body: (async function* () {
+        await Promise.resolve();
+        yield plaintext;
+      })(),
+      outputPath,
+      segmentSize: v.segmentSize,
+    },
+    { bundleId: v.bundleId, dataKey: Buffer.from(v.dataKey, 'hex'), ephemeralKeys: [ephemeralKey] },
+  );
+  const { readFileSync } = await import('node:fs');
+  const bundle = readFileSync(outputPath);
+
+  // Intermediate values, recomputed step by step from the specification.
+  const headerLength = bundle.readUInt32BE(8);
+  const headerBytes = bundle.subarray(12, 12 + headerLength);
+  const signatureLength = bundle.readUInt16BE(12 + headerLength);
+  const headerSignature = bundle.subarray(14 + headerLength, 14 + headerLength + signatureLength);
+  const epk = rawX25519PublicKey(ephemeralKey);
+  const recipientPublic = rawX25519PublicKey(recipientKey);
+  const shared = diffieHellman({ privateKey: ephemeralKey, publicKey: createPublicKey(recipientKey) });
+  const info = keyWrapInfo(v.bundleId, epk, recipientPublic);
+  const kek = Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), info, 32));
+  const segmentCount = Math.max(1, Math.ceil(plaintext.length / v.segmentSize));
+  const finalPreimage = finalSignaturePreimage({
+    headerDigest: sha256(headerBytes),
+    plaintextDigest: sha256(plaintext),
+    segmentCount,
+    plaintextLength: plaintext.length,
+  });
+  const finalSignatureLength = bundle.readUInt16BE(bundle.length - 64 - 2);
+  const expected = {
+    note: 'All hex. Recomputed by test/crypto/vectors.test.ts with an independent reader.',
+    senderPublicKeySpki: createPublicKey(signKey).export({ type: 'spki', format: 'der' }).toString('hex'),
+    senderKeyId: keyIdOf(signKey),
+    recipientPublicKeyRaw: recipientPublic.toString('hex'),
+    recipientKeyId: keyIdOf(recipientKey),
+    ephemeralPublicKeyRaw: epk.toString('hex'),
+    x25519SharedSecret: shared.toString('hex'),
+    hkdfInfo: info.toString('hex'),
+    keyEncryptionKey: kek.toString('hex'),
+    wrappedKey: Buffer.from(sealed.header.recipients[0]!['wrappedKey']!, 'base64').toString('hex'),
+    headerLength,
+    headerSha256: sha256(headerBytes).toString('hex'),
+    headerSignaturePreimage: headerSignaturePreimage(headerBytes).toString('hex'),
+    headerSignature: headerSignature.toString('hex'),
+    segmentNonces: Array.from({ length: segmentCount }, (_, i) =>
+      segmentNonce(i, i === segmentCount - 1).toString('hex'),
+    ),
+    segmentCount,
+    plaintextSha256: sha256(plaintext).toString('hex'),
+    finalSignaturePreimage: finalPreimage.toString('hex'),
+    finalSignatureLength,
+    finalSignature: bundle.subarray(bundle.length - 64).toString('hex'),
+    bundleLength: bundle.length,
+    bundleSha256: sha256(bundle).toString('hex'),
+  };
+  const files = new Map<string, Buffer>();
+  files.set('inputs.json', Buffer.from(JSON.stringify(v, null, 2) + '\n'));
+  files.set('plaintext.bin', plaintext);
+  files.set('header.json', Buffer.from(headerBytes));
+  files.set('bundle.gbb', bundle);
+  files.set('expected.json', Buffer.from(JSON.stringify(expected, null, 2) + '\n'));
+  files.set('sender.key.pem', Buffer.from(signKey.export({ type: 'pkcs8', format: 'pem' })));
+  files.set('sender.pub.pem', Buffer.from(createPublicKey(signKey).export({ type: 'spki', format: 'pem' })));
+  files.set('recipient.key.pem', Buffer.from(recipientKey.export({ type: 'pkcs8', format: 'pem' })));
+  files.set('ephemeral.key.pem', Buffer.from(ephemeralKey.export({ type: 'pkcs8', format: 'pem' })));
+  return files;
+}
+
+export async function writeVectors(targetDir: string, workDir: string): Promise<void> {
+  mkdirSync(targetDir, { recursive: true });
+  for (const [name, bytes] of await buildVectors(workDir)) writeFileSync(join(targetDir, name), bytes);
+}
