@@ -158,7 +158,7 @@ async function openForReading(path: string): Promise<FileHandle> {
   try {
     return await open(path, 'r');
   } catch (error) {
-    throw new VerificationError('VERIFY_TRUNCATED', 'Bundle file cannot be opened', {
+    throw new VerificationError('VERIFY_FILE_UNREADABLE', 'Bundle file cannot be opened', {
       where: path,
       hint: 'Check that the file exists and is readable by this node',
       cause: error,

@@ -86,7 +86,9 @@ export type VerificationErrorCode =
   | 'VERIFY_TRUNCATED'
   | 'VERIFY_TRAILING_DATA'
   | 'VERIFY_FINAL_SIGNATURE'
-  | 'VERIFY_DIGEST_MISMATCH';
+  | 'VERIFY_DIGEST_MISMATCH'
+  /** The bundle file could not be opened (missing, permissions, I/O): usually transient, not a forgery. */
+  | 'VERIFY_FILE_UNREADABLE';
 
 export class VerificationError extends BridgeError<VerificationErrorCode> {
   readonly family = 'VerificationError';
