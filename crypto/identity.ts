@@ -98,8 +98,12 @@ export function readNodeCertificate(file: string, expectedUsage?: 'sign' | 'encr
 }
 
 /** Loads a node's key material from its keys folder; the passphrase decrypts the PKCS#8 private keys. */
-export async function loadIdentity(opts: { keysDir: string; passphrase: string }): Promise<Identity> {
-  await Promise.resolve(); // keep the async contract; all work below is local file reads
+export function loadIdentity(opts: { keysDir: string; passphrase: string }): Promise<Identity> {
+  // The work is a few small local reads; a throw inside the executor becomes the rejection.
+  return new Promise((resolve) => resolve(loadIdentitySync(opts)));
+}
+
+function loadIdentitySync(opts: { keysDir: string; passphrase: string }): Identity {
   const { keysDir, passphrase } = opts;
   const signCertificate = readNodeCertificate(join(keysDir, SIGN_CERT_FILE), 'sign');
   const signKeyFile = join(keysDir, SIGN_KEY_FILE);

@@ -29,5 +29,6 @@ export {
   type RotateOptions,
   type CertificateListing,
 } from './authority.js';
+export { inspectBundle, extractBundleEvidence, type BundleInspection } from './inspect.js';
 export { appendAuditEvent, verifyAuditLog, type AuditEntry, type AuditVerification } from './audit-log.js';
 export * as bundleLimits from './limits.js';

@@ -96,7 +96,15 @@ async function readEnvelope(handle: FileHandle, path: string): Promise<BundleEnv
   const reader = new SequentialReader(handle, 0, path);
   const prefix = Buffer.alloc(PREFIX_LENGTH);
   const { bytesRead } = await handle.read(prefix, 0, PREFIX_LENGTH, 0);
-  if (bytesRead < MAGIC.length || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
+  const seen = Math.min(bytesRead, MAGIC.length);
+  if (bytesRead < MAGIC.length && prefix.subarray(0, seen).equals(MAGIC.subarray(0, seen))) {
+    // Empty or a few bytes of the magic: most likely a file still being written by the ferry.
+    throw new VerificationError('VERIFY_TRUNCATED', `Bundle file has only ${bytesRead} bytes`, {
+      where: path,
+      hint: 'Wait for the ferry to finish writing it, or request a resend',
+    });
+  }
+  if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new VerificationError('VERIFY_BAD_MAGIC', 'Not a govbank-bridge bundle (bad magic bytes)', {
       where: path,
       hint: 'Quarantine the file; something other than a bundle was put in the inbox',

@@ -6,7 +6,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { publishFile, temporaryNameFor } from '../shared/atomic-file.js';
-import { BundleError, VerificationError } from '../shared/errors.js';
+import { BridgeError, BundleError, VerificationError } from '../shared/errors.js';
 import { INTL_SUITE, encodeHeader, parseHeader } from './header.js';
 import { identitySecrets } from './identity.js';
 import { wrapDataKey } from './key-wrap.js';
@@ -199,7 +199,8 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await rm(temp, { force: true });
-    if (error instanceof BundleError) throw error;
+    // Our own errors (including a MappingError raised by the body producer) keep their family and code.
+    if (error instanceof BridgeError) throw error;
     throw new BundleError('BUNDLE_WRITE_FAILED', `Could not write bundle ${bundleId}`, {
       where,
       hint: 'Check free space and permissions of the output folder',

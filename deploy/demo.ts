@@ -34,19 +34,21 @@ const program = new Command('demo')
       countyProgress.done();
       const setupSeconds = (Date.now() - started) / 1000;
 
-      say('- export: read RK_JBXX, map to the residents contract, seal for bank-a');
+      say('- export: read seven government tables, map each to its contract, seal for bank-a');
       const t0 = Date.now();
       const inner = await openInnerContext(env.innerConfig, logger);
       let exported = 0;
       let bundles = 0;
       let bytes = 0;
       let rejects = 0;
+      const perDataset: { dataset: string; rows: number; bundles: number }[] = [];
       try {
         const progress = progressLine('  export');
         for (const dataset of Object.keys(inner.settings.config.datasets)) {
           for (const r of await exportDataset(inner, dataset, {
-            onProgress: (p) => progress.update(exported + p.rows, 0, env.county.tables['RK_JBXX']),
+            onProgress: (p) => progress.update(exported + p.rows, p.bytes),
           })) {
+            perDataset.push({ dataset: r.dataset, rows: r.rows, bundles: r.bundles.length });
             exported += r.rows;
             rejects += r.rejects;
             bundles += r.bundles.length;
@@ -85,17 +87,21 @@ const program = new Command('demo')
       say('summary');
       say(`  county      ${env.county.tables['RK_JBXX']?.toLocaleString('en-US')} residents generated in ${env.county.seconds.toFixed(1)} s (setup incl. keys ${setupSeconds.toFixed(1)} s)`);
       say(`  exported    ${exported.toLocaleString('en-US')} rows in ${bundles} bundle(s), ${(bytes / 1048576).toFixed(1)} MiB sealed, ${rejects} rejected, ${((t1 - t0) / 1000).toFixed(2)} s`);
+      for (const d of perDataset) {
+        say(`    ${d.dataset.padEnd(16)} ${d.rows.toLocaleString('en-US').padStart(10)} rows  ${d.bundles} bundle(s)`);
+      }
       say(`  ferried     ${carried.files} file(s) in ${((t2 - t1) / 1000).toFixed(2)} s`);
       say(`  imported    ${imported.toLocaleString('en-US')} rows from ${applied} bundle(s) in ${((t3 - t2) / 1000).toFixed(2)} s`);
       say(`  end to end  ${pipelineSeconds.toFixed(2)} s, ${Math.round(imported / Math.max(pipelineSeconds, 0.001)).toLocaleString('en-US')} rows/s`);
       say(`  county db   ${rel(env.county.dbPath)}`);
-      say(`  bank db     ${rel(env.bankDb)} (table GOV_RESIDENT, ledger bridge_ledger)`);
+      say(`  bank db     ${rel(env.bankDb)} (tables GOV_RESIDENT, GOV_SOCIAL_INSURANCE, ...; ledger bridge_ledger)`);
       say('');
       say('next');
       say(`  npx inner-node status --config ${rel(env.innerConfig)}`);
       say(`  npx outer-node status --config ${rel(env.outerConfig)}`);
       say(`  npx bridge-keys list --trust ${rel(join(env.outerDir, 'trust'))}`);
-      say(`  sqlite3 ${rel(env.bankDb)} 'SELECT * FROM bridge_ledger'`);
+      say(`  sqlite3 ${rel(env.bankDb)} 'SELECT stream, sequence, row_count FROM bridge_ledger'`);
+      say(`  npx bridge-keys inspect ${rel(join(env.innerDir, 'state', 'sent'))}/<file>.gbb --trust ${rel(join(env.outerDir, 'trust'))}`);
       say(`  npx inner-node export --config ${rel(env.innerConfig)}   # nothing new: the cursor is current`);
     }),
   );

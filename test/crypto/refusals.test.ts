@@ -102,6 +102,20 @@ describe('refusals before decrypting anything', () => {
     await expect(readBundleHeader(path)).rejects.toMatchObject({ code: 'VERIFY_BAD_MAGIC' });
   });
 
+  it('an empty file or a bare magic prefix is truncated (still being written), not foreign', async () => {
+    for (const [name, content] of [
+      ['empty.gbb', ''],
+      ['gbb.gbb', 'GBB'],
+    ] as const) {
+      const path = join(world.root, 'out', name);
+      writeFileSync(path, content);
+      await expect(openAs(path)).rejects.toMatchObject({ code: 'VERIFY_TRUNCATED' });
+    }
+    await expect(openAs(join(world.root, 'out', 'missing.gbb'))).rejects.toMatchObject({
+      code: 'VERIFY_FILE_UNREADABLE',
+    });
+  });
+
   it('unsupported version', async () => {
     const sealed = await seal(world, 'gov', forBankA, randomBytes(10), 'version.gbb');
     const bytes = readFileSync(sealed.path);
