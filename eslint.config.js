@@ -4,12 +4,23 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const cryptoLibraries = ['node:crypto', 'crypto', 'node:webcrypto', '@peculiar/*', 'pkcs11js', 'sm-crypto*', 'node-forge'];
+const cryptoLibraries = [
+  'node:crypto',
+  'crypto',
+  'node:webcrypto',
+  '@peculiar/*',
+  'pkcs11js',
+  'sm-crypto*',
+  'node-forge',
+];
 const cryptoPaths = cryptoLibraries
   .filter((name) => !name.includes('*'))
   .map((name) => ({ name, message: 'Only crypto/ may use cryptographic libraries (style.md rule 2).' }));
 const cryptoPatterns = [
-  { group: ['@peculiar/*', 'sm-crypto*'], message: 'Only crypto/ may use cryptographic libraries (style.md rule 2).' },
+  {
+    group: ['@peculiar/*', 'sm-crypto*'],
+    message: 'Only crypto/ may use cryptographic libraries (style.md rule 2).',
+  },
 ];
 const layer = (forbidden) =>
   forbidden.map((dir) => ({
@@ -27,7 +38,10 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
     },
   },
   {
@@ -39,7 +53,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: cryptoPaths, patterns: [...cryptoPatterns, ...layer(['crypto', 'inner-node', 'outer-node'])] },
+        {
+          paths: cryptoPaths,
+          patterns: [...cryptoPatterns, ...layer(['crypto', 'inner-node', 'outer-node'])],
+        },
       ],
     },
   },
@@ -52,13 +69,19 @@ export default tseslint.config(
   {
     files: ['inner-node/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: cryptoPaths, patterns: [...cryptoPatterns, ...layer(['outer-node'])] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: cryptoPaths, patterns: [...cryptoPatterns, ...layer(['outer-node'])] },
+      ],
     },
   },
   {
     files: ['outer-node/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: cryptoPaths, patterns: [...cryptoPatterns, ...layer(['inner-node'])] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: cryptoPaths, patterns: [...cryptoPatterns, ...layer(['inner-node'])] },
+      ],
     },
   },
 );

@@ -30,7 +30,9 @@ export interface ResultsFile {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 /**
@@ -43,10 +45,20 @@ export function metric(
   baseline?: { what: string; runs: number[]; unit?: string },
   note?: string,
 ): MetricResult {
-  const result: MetricResult = { unit, median: median(runs), min: Math.min(...runs), max: Math.max(...runs), runs };
+  const result: MetricResult = {
+    unit,
+    median: median(runs),
+    min: Math.min(...runs),
+    max: Math.max(...runs),
+    runs,
+  };
   if (baseline) {
     const base = median(baseline.runs);
-    result.baseline = { what: baseline.what, median: base, ...(baseline.unit ? { unit: baseline.unit } : {}) };
+    result.baseline = {
+      what: baseline.what,
+      median: base,
+      ...(baseline.unit ? { unit: baseline.unit } : {}),
+    };
     result.ratio = base > 0 ? result.median / base : Number.NaN;
   }
   if (note) result.note = note;
@@ -55,7 +67,11 @@ export function metric(
 
 function version(command: string, args: string[]): string {
   try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   } catch {
     return 'not found';
   }
@@ -92,7 +108,9 @@ export function recordMetrics(metrics: Record<string, MetricResult>): void {
   results.machine = machineInfo();
   results.updated = new Date().toISOString();
   results.metrics = { ...results.metrics, ...metrics };
-  results.metrics = Object.fromEntries(Object.entries(results.metrics).sort(([a], [b]) => a.localeCompare(b)));
+  results.metrics = Object.fromEntries(
+    Object.entries(results.metrics).sort(([a], [b]) => a.localeCompare(b)),
+  );
   writeFileAtomicSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
 }
 

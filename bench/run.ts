@@ -26,7 +26,9 @@ const all = await loadBenchmarks();
 const selected = wanted.length === 0 ? all : all.filter((b) => wanted.includes(b.name));
 const unknown = wanted.filter((w) => !all.some((b) => b.name === w));
 if (unknown.length > 0) {
-  process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; known: ${all.map((b) => b.name).join(', ')}\n`);
+  process.stderr.write(
+    `unknown benchmark(s): ${unknown.join(', ')}; known: ${all.map((b) => b.name).join(', ')}\n`,
+  );
   process.exit(2);
 }
 const collected: Record<string, MetricResult> = {};

@@ -92,7 +92,10 @@ function generateSigningKey(algorithm: SigningAlgorithm): KeyObject {
     : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 }
 
-/** Random positive 128-bit serial with a non-zero leading byte, so its hex form is canonical. */
+/**
+ * 16-byte random serial. The first byte is forced into 0x10..0x7f: positive as a DER INTEGER, and
+ * without leading zero, so the hex form in certificates, CRLs and file names is the same (~124 random bits).
+ */
 function newSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0]! & 0x7f) | 0x10;
@@ -122,7 +125,7 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   mkdirSync(join(opts.dir, CA_ISSUED_DIR), { recursive: true, mode: 0o700 });
   const key = generateSigningKey(opts.algorithm ?? 'ed25519');
   const signer = await webcryptoSigningKey(key);
-  const publicKey = await x509.PublicKey.create(new Uint8Array(spkiOf(key)));
+  const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(key)));
   const subject = new x509.Name([
     { CN: [opts.name ?? 'govbank-bridge CA'] },
     { O: [ORGANISATION] },
@@ -162,11 +165,6 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
     now,
   );
   return { certFile, subject: cert.subject, keyId: ca.keyId, notAfter };
-}
-
-/** SubjectPublicKeyInfo DER of the public half of a key. */
-function spkiOf(key: KeyObject): Buffer {
-  return spkiDerOf(key);
 }
 
 function writeState(dir: string, state: CaState): void {
@@ -213,10 +211,10 @@ interface CertificateRequest {
   now: Date;
 }
 
-/** Issues one node certificate: CN = name, OU = role, role extension, keyUsage by usage. */
+/** Issues one node certificate: CN = name, OU = role, role SAN URI, keyUsage by usage. */
 async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<string> {
   const signer = await webcryptoSigningKey(ca.key);
-  const publicKey = await x509.PublicKey.create(new Uint8Array(spkiOf(req.publicKey)));
+  const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(req.publicKey)));
   const caCert = new x509.X509Certificate(ca.pem);
   const subject = new x509.Name([{ CN: [req.name] }, { OU: [req.role] }, { O: [ORGANISATION] }]).toString();
   const usage = req.usage === 'sign' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyAgreement;
@@ -225,7 +223,8 @@ async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<
     subject,
     issuer: caCert.subject,
     notBefore: new Date(req.now.getTime() - BACKDATE_MS),
-    notAfter: new Date(req.now.getTime() + req.days * DAY_MS),
+    // A certificate never outlives its CA: relying parties would reject the chain after that anyway.
+    notAfter: new Date(Math.min(req.now.getTime() + req.days * DAY_MS, caCert.notAfter.getTime())),
     publicKey,
     signingKey: signer.key,
     signingAlgorithm: signer.algorithm,
@@ -373,7 +372,8 @@ export async function importCertificates(opts: ImportCertificatesOptions): Promi
     }
   }
   const trust = await loadTrustStore(opts.trustDir);
-  const imported: PeerCertificate[] = [];
+  // Check every file first, so a bad one among several leaves the trust folder unchanged.
+  const accepted: PeerCertificate[] = [];
   for (const file of opts.files) {
     const pem = readTextFile(file, 'Certificate');
     const facts = certificateFacts(pem, file);
@@ -415,18 +415,22 @@ export async function importCertificates(opts: ImportCertificatesOptions): Promi
         target = join(opts.trustDir, PEERS_DIR, `${checked.name}-${usageTag}-${checked.keyId}.cert.pem`);
       }
     }
-    writePublicFile(target, checked.pem + '\n');
-    imported.push({ ...checked, file: target });
+    accepted.push({ ...checked, file: target });
+  }
+  const imported: PeerCertificate[] = [];
+  for (const cert of accepted) {
+    writePublicFile(cert.file, cert.pem + '\n');
+    imported.push(cert);
     appendAuditEvent(
       join(opts.trustDir, AUDIT_FILE),
       'import-cert',
       {
-        name: checked.name,
-        role: checked.role,
-        usage: checked.usage,
-        serial: checked.serial,
-        keyId: checked.keyId,
-        file: basename(target),
+        name: cert.name,
+        role: cert.role,
+        usage: cert.usage,
+        serial: cert.serial,
+        keyId: cert.keyId,
+        file: basename(cert.file),
       },
       now,
     );

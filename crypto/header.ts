@@ -19,6 +19,8 @@ import type { BundleHeader, PayloadKind, RecipientEntry } from './types.js';
 export const INTL_SUITE = 'intl-v1';
 export const X25519_WRAP_ALG = 'x25519-hkdf-sha256-aes256gcm';
 export const BUNDLE_ID_PATTERN = /^[0-9a-f]{32}$/;
+/** A contract fingerprint (fingerprintContract) or '-' for payloads without a contract. */
+export const CONTRACT_PATTERN = /^(sha256:[0-9a-f]{64}|-)$/;
 /** Timestamps are exactly what Date.prototype.toISOString produces: UTC, milliseconds, 'Z'. */
 export const TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -143,7 +145,7 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
     if (new Set(keyIds).size !== keyIds.length) problems.push('recipients list a key id twice');
   }
   label('dataset');
-  label('contract');
+  label('contract', CONTRACT_PATTERN);
   label('stream');
   integer('sequence', 0, Number.MAX_SAFE_INTEGER);
   integer('rowCount', 0, MAX_ROW_COUNT);
@@ -153,7 +155,8 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
   }
   for (const key of ['createdAt', 'expiresAt']) {
     const v = value[key];
-    if (typeof v !== 'string' || !TIMESTAMP_PATTERN.test(v) || Number.isNaN(Date.parse(v))) {
+    // Must round-trip exactly, which also rules out dates like February 30 that some parsers roll over.
+    if (typeof v !== 'string' || !TIMESTAMP_PATTERN.test(v) || !roundTrips(v)) {
       problems.push(`${key} must be an ISO-8601 UTC timestamp with milliseconds`);
     }
   }
@@ -175,6 +178,11 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
   }
   if (problems.length > 0) throw malformed(problems);
   return value as unknown as BundleHeader;
+}
+
+function roundTrips(timestamp: string): boolean {
+  const time = Date.parse(timestamp);
+  return !Number.isNaN(time) && new Date(time).toISOString() === timestamp;
 }
 
 function recipientProblems(entry: unknown, index: number): string[] {

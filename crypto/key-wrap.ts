@@ -9,7 +9,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
-import { DATA_KEY_LENGTH, GCM_TAG_LENGTH, WRAPPED_KEY_LENGTH, X25519_KEY_LENGTH } from './limits.js';
+import { DATA_KEY_LENGTH, WRAPPED_KEY_LENGTH, X25519_KEY_LENGTH } from './limits.js';
 import { KEY_WRAP_KEY_LENGTH, KEY_WRAP_NONCE, keyWrapInfo } from './preimage.js';
 import { keyIdOf, spkiDerOf } from './primitives.js';
 import { X25519_WRAP_ALG, decodeBase64Strict } from './header.js';
@@ -84,5 +84,3 @@ export function unwrapDataKey(
     return undefined;
   }
 }
-
-export { GCM_TAG_LENGTH };

@@ -1,5 +1,5 @@
 // Small pure helpers: hashing, canonical JSON, identifiers and key ids.
-import { createHash, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 
 export function sha256(data: string | Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
@@ -64,19 +64,20 @@ export function keyIdOf(publicKeyPemOrDer: string | Uint8Array | KeyObject): str
   return sha256(spkiDerOf(publicKeyPemOrDer)).subarray(0, 16).toString('hex');
 }
 
+/** SubjectPublicKeyInfo DER of a PEM key or certificate, SPKI or certificate DER, or a KeyObject. */
 export function spkiDerOf(key: string | Uint8Array | KeyObject): Buffer {
-  const publicKey =
-    typeof key === 'string'
-      ? createPublicKey(key)
-      : key instanceof Uint8Array
-        ? createPublicKey({ key: Buffer.from(key), format: 'der', type: 'spki' })
-        : key.type === 'public'
-          ? key
-          : createPublicKey(key);
+  let publicKey: KeyObject;
+  if (typeof key === 'string') publicKey = createPublicKey(key);
+  else if (key instanceof Uint8Array) publicKey = publicKeyFromDer(Buffer.from(key));
+  else publicKey = key.type === 'public' ? key : createPublicKey(key);
   return publicKey.export({ type: 'spki', format: 'der' });
 }
 
-/** Constant-time equality for digests and key material (style.md rule 2). */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+function publicKeyFromDer(der: Buffer): KeyObject {
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    // Not an SPKI: accept a DER certificate too, as callers may hold certificates in binary form.
+    return new X509Certificate(der).publicKey;
+  }
 }

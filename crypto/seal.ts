@@ -6,7 +6,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { publishFile, temporaryNameFor } from '../shared/atomic-file.js';
-import { BridgeError, BundleError, VerificationError } from '../shared/errors.js';
+import { BridgeError, BundleError, KeyError, VerificationError } from '../shared/errors.js';
 import { INTL_SUITE, encodeHeader, parseHeader } from './header.js';
 import { identitySecrets } from './identity.js';
 import { wrapDataKey } from './key-wrap.js';
@@ -87,6 +87,19 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
   }
   const recipients = checkRecipients(req.recipients, where);
   const secrets = identitySecrets(req.identity);
+  const createdAt = validDate(req.description.createdAt ?? new Date(), 'createdAt', where);
+  const own = req.identity.signCertificate;
+  // A bundle signed outside the signer's validity window would be refused by every receiver; say so here.
+  if (createdAt < own.notBefore || createdAt > own.notAfter) {
+    throw new KeyError(
+      'KEY_EXPIRED',
+      `Signing certificate of ${req.identity.name} is not valid at ${createdAt.toISOString()} (valid ${own.notBefore.toISOString()} to ${own.notAfter.toISOString()})`,
+      {
+        where: own.file,
+        hint: 'Issue new node keys with `bridge-keys issue` and import the new certificate at the peer',
+      },
+    );
+  }
   const bundleId = fixed.bundleId ?? randomBundleId();
   const dataKey = fixed.dataKey ?? randomBytes(DATA_KEY_LENGTH);
   const d = req.description;
@@ -104,7 +117,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     sequence: d.sequence,
     rowCount: d.rowCount,
     kind: d.kind,
-    createdAt: validDate(d.createdAt ?? new Date(), 'createdAt', where).toISOString(),
+    createdAt: createdAt.toISOString(),
     expiresAt: validDate(d.expiresAt, 'expiresAt', where).toISOString(),
     segmentSize,
   };

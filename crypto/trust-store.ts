@@ -5,7 +5,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyError, VerificationError } from '../shared/errors.js';
-import { certificateFacts, isIssuedBy, normaliseSerial, x509 } from './certificates.js';
+import { NODE_NAME_PATTERN, certificateFacts, isIssuedBy, normaliseSerial, x509 } from './certificates.js';
 import { readTextFile } from './key-files.js';
 import type { NodeRole, PeerCertificate, TrustProblem, TrustStore } from './types.js';
 
@@ -117,6 +117,9 @@ export function checkPeerCertificate(
   }
   const known = { file, name: facts.name, keyId: facts.keyId };
   if (!isIssuedBy(facts.pem, caPem)) return { ...known, reason: 'not issued by the trusted CA' };
+  // Names become file names and header fields; refuse anything outside the node-name alphabet.
+  if (!NODE_NAME_PATTERN.test(facts.name))
+    return { ...known, reason: 'node name (CN) outside the allowed characters' };
   if (!facts.role) return { ...known, reason: 'no consistent node role (OU and role extension)' };
   if (facts.usage !== 'sign' && facts.usage !== 'encrypt')
     return { ...known, reason: 'not a signing or encryption certificate' };

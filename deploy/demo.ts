@@ -62,7 +62,10 @@ const program = new Command('demo')
       const t1 = Date.now();
 
       say('- ferry: outbox -> inbox (write to a temporary name, then rename)');
-      const carried = await ferryOnce({ from: join(env.innerDir, 'outbox'), to: join(env.outerDir, 'inbox') });
+      const carried = await ferryOnce({
+        from: join(env.innerDir, 'outbox'),
+        to: join(env.outerDir, 'inbox'),
+      });
       const t2 = Date.now();
 
       say('- import: verify, decrypt, map to the bank schema, load with the ledger in one transaction');
@@ -85,23 +88,37 @@ const program = new Command('demo')
       const rel = (p: string): string => relative(process.cwd(), p) || '.';
       say('');
       say('summary');
-      say(`  county      ${env.county.tables['RK_JBXX']?.toLocaleString('en-US')} residents generated in ${env.county.seconds.toFixed(1)} s (setup incl. keys ${setupSeconds.toFixed(1)} s)`);
-      say(`  exported    ${exported.toLocaleString('en-US')} rows in ${bundles} bundle(s), ${(bytes / 1048576).toFixed(1)} MiB sealed, ${rejects} rejected, ${((t1 - t0) / 1000).toFixed(2)} s`);
+      say(
+        `  county      ${env.county.tables['RK_JBXX']?.toLocaleString('en-US')} residents generated in ${env.county.seconds.toFixed(1)} s (setup incl. keys ${setupSeconds.toFixed(1)} s)`,
+      );
+      say(
+        `  exported    ${exported.toLocaleString('en-US')} rows in ${bundles} bundle(s), ${(bytes / 1048576).toFixed(1)} MiB sealed, ${rejects} rejected, ${((t1 - t0) / 1000).toFixed(2)} s`,
+      );
       for (const d of perDataset) {
-        say(`    ${d.dataset.padEnd(16)} ${d.rows.toLocaleString('en-US').padStart(10)} rows  ${d.bundles} bundle(s)`);
+        say(
+          `    ${d.dataset.padEnd(16)} ${d.rows.toLocaleString('en-US').padStart(10)} rows  ${d.bundles} bundle(s)`,
+        );
       }
       say(`  ferried     ${carried.files} file(s) in ${((t2 - t1) / 1000).toFixed(2)} s`);
-      say(`  imported    ${imported.toLocaleString('en-US')} rows from ${applied} bundle(s) in ${((t3 - t2) / 1000).toFixed(2)} s`);
-      say(`  end to end  ${pipelineSeconds.toFixed(2)} s, ${Math.round(imported / Math.max(pipelineSeconds, 0.001)).toLocaleString('en-US')} rows/s`);
+      say(
+        `  imported    ${imported.toLocaleString('en-US')} rows from ${applied} bundle(s) in ${((t3 - t2) / 1000).toFixed(2)} s`,
+      );
+      say(
+        `  end to end  ${pipelineSeconds.toFixed(2)} s, ${Math.round(imported / Math.max(pipelineSeconds, 0.001)).toLocaleString('en-US')} rows/s`,
+      );
       say(`  county db   ${rel(env.county.dbPath)}`);
-      say(`  bank db     ${rel(env.bankDb)} (tables GOV_RESIDENT, GOV_SOCIAL_INSURANCE, ...; ledger bridge_ledger)`);
+      say(
+        `  bank db     ${rel(env.bankDb)} (tables GOV_RESIDENT, GOV_SOCIAL_INSURANCE, ...; ledger bridge_ledger)`,
+      );
       say('');
       say('next');
       say(`  npx inner-node status --config ${rel(env.innerConfig)}`);
       say(`  npx outer-node status --config ${rel(env.outerConfig)}`);
       say(`  npx bridge-keys list --trust ${rel(join(env.outerDir, 'trust'))}`);
       say(`  sqlite3 ${rel(env.bankDb)} 'SELECT stream, sequence, row_count FROM bridge_ledger'`);
-      say(`  npx bridge-keys inspect ${rel(join(env.innerDir, 'state', 'sent'))}/<file>.gbb --trust ${rel(join(env.outerDir, 'trust'))}`);
+      say(
+        `  npx bridge-keys inspect ${rel(join(env.innerDir, 'state', 'sent'))}/<file>.gbb --trust ${rel(join(env.outerDir, 'trust'))}`,
+      );
       say(`  npx inner-node export --config ${rel(env.innerConfig)}   # nothing new: the cursor is current`);
     }),
   );

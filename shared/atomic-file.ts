@@ -35,7 +35,12 @@ export function writeFileAtomicSync(finalPath: string, data: string | Uint8Array
     throw error;
   }
   closeSync(fd);
-  renameSync(temp, finalPath);
+  try {
+    renameSync(temp, finalPath);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
   syncDirectory(dirname(finalPath));
 }
 

@@ -5,7 +5,9 @@ import { createLogger, type Logger } from './logger.js';
 import { maskResidentIdsInText } from './resident-id.js';
 
 /** Runs a command's action, printing a clear message (never a stack) and exiting non-zero on error. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void> | void,
+): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
@@ -21,11 +23,18 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
 }
 
 export function cliLogger(name: string, verbose = false): Logger {
-  return createLogger({ name, level: verbose ? 'debug' : ((process.env['BRIDGE_LOG_LEVEL'] as 'info') ?? 'warn') });
+  return createLogger({
+    name,
+    level: verbose ? 'debug' : ((process.env['BRIDGE_LOG_LEVEL'] as 'info') ?? 'warn'),
+  });
 }
 
 /** Resolves when SIGINT or SIGTERM arrives; daemons finish the current transaction, then stop. */
-export function stopSignal(): { readonly stopped: boolean; wait(ms: number): Promise<void>; promise: Promise<void> } {
+export function stopSignal(): {
+  readonly stopped: boolean;
+  wait(ms: number): Promise<void>;
+  promise: Promise<void>;
+} {
   let resolveStop: () => void = () => undefined;
   const promise = new Promise<void>((resolve) => (resolveStop = resolve));
   const state = {
@@ -47,7 +56,10 @@ export function stopSignal(): { readonly stopped: boolean; wait(ms: number): Pro
 }
 
 /** A progress line on a terminal (rows, bytes, rate); silent when standard error is not a TTY. */
-export function progressLine(label: string): { update(rows: number, bytes: number, total?: number): void; done(): void } {
+export function progressLine(label: string): {
+  update(rows: number, bytes: number, total?: number): void;
+  done(): void;
+} {
   const tty = process.stderr.isTTY;
   const started = Date.now();
   let last = 0;

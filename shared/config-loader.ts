@@ -22,7 +22,10 @@ export function loadYamlConfig<S extends z.ZodType>(path: string, schema: S): Lo
     throw new ConfigError(
       missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE',
       missing ? `Configuration file not found: ${path}` : `Cannot read configuration file ${path}`,
-      { hint: missing ? 'Create one with `init DIR`, or pass --config PATH' : 'Check its permissions', cause: error },
+      {
+        hint: missing ? 'Create one with `init DIR`, or pass --config PATH' : 'Check its permissions',
+        cause: error,
+      },
     );
   }
   return parseYamlConfig(text, path, schema);
@@ -37,7 +40,7 @@ export function parseYamlConfig<S extends z.ZodType>(
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
+      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0] ?? e.message}`;
     });
     throw new ConfigError('CONFIG_SYNTAX', `${path} is not valid YAML`, {

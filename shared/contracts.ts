@@ -28,7 +28,8 @@ export interface DataContract {
   key: readonly string[];
 }
 
-const str = (maxLength?: number): ContractType => (maxLength ? { kind: 'string', maxLength } : { kind: 'string' });
+const str = (maxLength?: number): ContractType =>
+  maxLength ? { kind: 'string', maxLength } : { kind: 'string' };
 const col = (name: string, type: ContractType, description: string, nullable = false): ContractColumn => ({
   name,
   type,
@@ -54,7 +55,12 @@ export const CONTRACTS: Readonly<Record<string, DataContract>> = {
       col('ethnicity', str(16), 'Ethnicity code (protected: never a model input)', true),
       col('marital_status', str(16), 'Marital status code (protected: never a model input)', true),
       col('address', str(200), 'Registered address', true),
-      col('household_type', { kind: 'enum', values: ['urban', 'rural'] }, 'Household registration type', true),
+      col(
+        'household_type',
+        { kind: 'enum', values: ['urban', 'rural'] },
+        'Household registration type',
+        true,
+      ),
       updatedAt,
     ],
   },
@@ -144,6 +150,22 @@ export const CONTRACTS: Readonly<Record<string, DataContract>> = {
       col('filed_on', { kind: 'date' }, 'Date the case was filed', true),
       col('closed_on', { kind: 'date' }, 'Date the case was closed', true),
       updatedAt,
+    ],
+  },
+  poverty_alleviation: {
+    name: 'poverty_alleviation',
+    version: 1,
+    description: "Poverty-alleviation roll (from the county office's delimited-file export)",
+    key: ['id_number'],
+    columns: [
+      id(),
+      col('name', str(64), 'Full name'),
+      col(
+        'status',
+        { kind: 'enum', values: ['lifted', 'unstable', 'marginal', 'hardship'] },
+        'Status: lifted out of poverty, at risk of falling back, marginal, sudden hardship',
+      ),
+      col('recognised_year', { kind: 'integer' }, 'Year the status was recognised'),
     ],
   },
 };

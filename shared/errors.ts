@@ -16,7 +16,10 @@ export abstract class BridgeError<Code extends string = string> extends Error {
   readonly hint: string | undefined;
 
   constructor(code: Code, message: string, details: ErrorDetails = {}) {
-    super(composeMessage(message, details), details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      composeMessage(message, details),
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.code = code;
     this.where = details.where;
     this.hint = details.hint;
@@ -54,10 +57,7 @@ export class ConfigError extends BridgeError<ConfigErrorCode> {
 }
 
 export type BundleErrorCode =
-  | 'BUNDLE_TOO_LARGE'
-  | 'BUNDLE_MALFORMED'
-  | 'BUNDLE_WRITE_FAILED'
-  | 'BUNDLE_PAYLOAD_INVALID';
+  'BUNDLE_TOO_LARGE' | 'BUNDLE_MALFORMED' | 'BUNDLE_WRITE_FAILED' | 'BUNDLE_PAYLOAD_INVALID';
 
 export class BundleError extends BridgeError<BundleErrorCode> {
   readonly family = 'BundleError';
@@ -107,12 +107,7 @@ export class MappingError extends BridgeError<MappingErrorCode> {
 }
 
 export type LoadErrorCode =
-  | 'LOAD_CONNECT'
-  | 'LOAD_SCHEMA'
-  | 'LOAD_CONSTRAINT'
-  | 'LOAD_TRANSIENT'
-  | 'LOAD_OUT_OF_ORDER'
-  | 'LOAD_FAILED';
+  'LOAD_CONNECT' | 'LOAD_SCHEMA' | 'LOAD_CONSTRAINT' | 'LOAD_TRANSIENT' | 'LOAD_OUT_OF_ORDER' | 'LOAD_FAILED';
 
 export class LoadError extends BridgeError<LoadErrorCode> {
   readonly family = 'LoadError';
@@ -135,7 +130,15 @@ export class KeyError extends BridgeError<KeyErrorCode> {
   readonly family = 'KeyError';
 }
 
-export type SourceErrorCode = 'SOURCE_CONNECT' | 'SOURCE_QUERY' | 'SOURCE_SCHEMA' | 'SOURCE_DECODE';
+export type SourceErrorCode =
+  | 'SOURCE_CONNECT'
+  | 'SOURCE_QUERY'
+  | 'SOURCE_SCHEMA'
+  | 'SOURCE_DECODE'
+  /** The source's columns changed since the last export (schema drift). */
+  | 'SOURCE_DRIFT'
+  /** The dataset is paused (drift awaiting approval); `inner-node resume` releases it. */
+  | 'SOURCE_PAUSED';
 
 export class SourceError extends BridgeError<SourceErrorCode> {
   readonly family = 'SourceError';

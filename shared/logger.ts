@@ -18,8 +18,14 @@ const SECRET_KEYS = [
   'authorization',
 ];
 
-/** Redaction paths for secret-named keys at the top level and one or two levels down. */
-export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
+/** Redaction paths for secret-named keys at the top level and up to four levels down. */
+export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [
+  key,
+  `*.${key}`,
+  `*.*.${key}`,
+  `*.*.*.${key}`,
+  `*.*.*.*.${key}`,
+]);
 
 export interface LoggerOptions {
   name: string;

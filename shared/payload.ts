@@ -87,12 +87,23 @@ export async function* decodePayload(chunks: AsyncIterable<Buffer>, where: strin
     let start = 0;
     let newline = carry.indexOf('\n', start);
     while (newline !== -1) {
-      yield handle(carry.slice(start, newline));
+      const line = carry.slice(start, newline);
+      // Characters bound bytes from below (one UTF-16 unit is at most 3 UTF-8 bytes): count bytes only
+      // for lines that could be over the limit.
+      if (line.length * 3 > MAX_PAYLOAD_LINE_BYTES && Buffer.byteLength(line) > MAX_PAYLOAD_LINE_BYTES) {
+        throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+      }
+      yield handle(line);
       start = newline + 1;
       newline = carry.indexOf('\n', start);
     }
     carry = carry.slice(start);
     if (carry.length > MAX_PAYLOAD_LINE_BYTES) throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+  }
+  try {
+    carry += decoder.decode();
+  } catch (error) {
+    throw invalid('payload is not valid UTF-8: it ends inside a character', where, error);
   }
   if (carry.length > 0) throw invalid('payload does not end with a line break', where);
   if (!preamble) throw invalid('payload is empty: no preamble line', where);

@@ -38,11 +38,15 @@ export function maskResidentId(id: string): string {
   return `${id.slice(0, 6)}********${id.slice(14)}`;
 }
 
-// An 18-character ID anywhere in a text: not preceded or followed by another digit, so that longer
-// digit runs (account numbers, timestamps) are not cut in the middle.
-const ID_IN_TEXT = /(?<![0-9])([1-9]\d{5})(\d{8})(\d{3}[\dXx])(?![0-9])/g;
+// An 18-character ID anywhere in a text, in ASCII or full-width digits: not preceded or followed by
+// another digit, so that longer digit runs (account numbers, timestamps) are not cut in the middle.
+const ID_IN_TEXT =
+  /(?<![0-9\uFF10-\uFF19])([1-9\uFF11-\uFF19][0-9\uFF10-\uFF19]{5})([0-9\uFF10-\uFF19]{8})([0-9\uFF10-\uFF19]{3}[0-9Xx\uFF10-\uFF19\uFF38\uFF58])(?![0-9\uFF10-\uFF19])/g;
 
 /** Masks everything in a text that looks like an 18-digit resident ID (logging, error messages). */
 export function maskResidentIdsInText(text: string): string {
-  return text.replace(ID_IN_TEXT, (_m, region: string, _birth: string, tail: string) => `${region}********${tail}`);
+  return text.replace(
+    ID_IN_TEXT,
+    (_m, region: string, _birth: string, tail: string) => `${region}********${tail}`,
+  );
 }

@@ -28,7 +28,9 @@ export function readPassphrase(source: PassphraseSource, purpose: string): strin
     }
     const text = readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
     if (text.length > 0) return text;
-    throw new ConfigError('CONFIG_SECRET_MISSING', `Passphrase file for ${purpose} is empty`, { where: source.file });
+    throw new ConfigError('CONFIG_SECRET_MISSING', `Passphrase file for ${purpose} is empty`, {
+      where: source.file,
+    });
   }
   const value = source.env ? process.env[source.env] : undefined;
   if (value) return value;

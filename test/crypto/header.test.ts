@@ -87,6 +87,12 @@ describe('parseHeader', () => {
     );
   });
 
+  it('refuses impossible calendar dates', () => {
+    expect(() => parseHeader(bytes({ ...good, createdAt: '2026-02-30T00:00:00.000Z' }), 'x')).toThrow(
+      /createdAt/,
+    );
+  });
+
   it('refuses a recipient key id listed twice', () => {
     const twice = { ...good, recipients: [recipient('ef'.repeat(16)), recipient('ef'.repeat(16))] };
     expect(() => parseHeader(bytes(twice), 'x')).toThrow(/twice/);

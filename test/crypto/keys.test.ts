@@ -1,5 +1,5 @@
 // Key files, trust folders, rotation and the audit log (design 5).
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -17,6 +17,7 @@ import {
   fingerprintContract,
   importCertificates,
   importCrl,
+  initCa,
   keyIdOf,
   listCertificates,
   loadIdentity,
@@ -26,14 +27,17 @@ import {
   recipientCertificates,
   revokeCertificate,
   rotateEncryptionKey,
+  sealBundle,
   sha256Hex,
   verifyAuditLog,
 } from '../../crypto/index.js';
 import {
   CA_PASSPHRASE,
   NODE_PASSPHRASE,
+  chunks,
   collect,
   createWorld,
+  description,
   issueNode,
   seal,
   type World,
@@ -66,11 +70,12 @@ describe('primitives', () => {
     const id = keyIdOf(cert);
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(id).toBe(world.identities['gov']!.signKeyId);
-    const der = Buffer.from(
-      readFileSync(join(world.keysDir('gov'), 'sign.cert.pem'), 'utf8').replace(/-----[A-Z ]+-----|\s/g, ''),
-      'base64',
-    );
-    expect(der.length).toBeGreaterThan(0);
+    const certDer = Buffer.from(cert.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+    expect(keyIdOf(certDer)).toBe(id);
+    const spki = createPublicKey(cert).export({ type: 'spki', format: 'der' });
+    expect(keyIdOf(spki)).toBe(id);
+    expect(keyIdOf(createPublicKey(cert).export({ type: 'spki', format: 'pem' }))).toBe(id);
+    expect(id).toBe(sha256Hex(spki).slice(0, 32));
   });
 });
 
@@ -138,6 +143,47 @@ describe('trust folders', () => {
     expect(rows.find((r) => r.name === 'bank-a')?.expiresSoon).toBe(false);
     const caRows = await listCertificates({ caDir: world.caDir });
     expect(caRows.length).toBeGreaterThan(8);
+  });
+});
+
+describe('an ECDSA P-256 CA', () => {
+  it('issues node certificates, signs CRLs, and its bundles open', async () => {
+    const caDir = join(world.root, 'ca-p256');
+    await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, algorithm: 'ecdsa-p256' });
+    const p256 = { root: world.root, caDir };
+    const govDir = await issueNode(p256, 'gov-p', 'inner', { caDir });
+    const bankDir = await issueNode(p256, 'bank-p', 'outer', { caDir });
+    const caCertFile = join(caDir, 'ca.cert.pem');
+    const govTrust = join(world.root, 'trust', 'gov-p');
+    const bankTrust = join(world.root, 'trust', 'bank-p');
+    await importCertificates({
+      trustDir: govTrust,
+      caCertFile,
+      files: [join(bankDir, 'trust-export', 'bank-p-enc.cert.pem')],
+    });
+    await importCertificates({
+      trustDir: bankTrust,
+      caCertFile,
+      files: [join(govDir, 'trust-export', 'gov-p-sign.cert.pem')],
+    });
+    await importCrl({ trustDir: bankTrust, crlFile: join(caDir, 'crl.pem') });
+    const gov = await loadIdentity({ keysDir: govDir, passphrase: NODE_PASSPHRASE });
+    const bank = await loadIdentity({ keysDir: bankDir, passphrase: NODE_PASSPHRASE });
+    const sealed = await sealBundle({
+      identity: gov,
+      recipients: recipientCertificates(await loadTrustStore(govTrust), 'bank-p', new Date()),
+      description: description(),
+      body: chunks(Buffer.from('p256')),
+      outputPath: join(world.root, 'out', 'p256.gbb'),
+    });
+    const opened = await openBundle({
+      path: sealed.path,
+      identity: bank,
+      trust: await loadTrustStore(bankTrust),
+      now: new Date(),
+      expectSenderRole: 'inner',
+    });
+    expect((await collect(opened.body)).toString()).toBe('p256');
   });
 });
 

@@ -217,16 +217,26 @@ describe('refusals before decrypting anything', () => {
       files: [join(dir, 'trust-export', 'gov-old-sign.cert.pem')],
       now: longAgo,
     });
-    const sealed = await sealAs(oldNode, 'expired-cert.gbb');
+    // Signed while the certificate was valid, received after it expired.
+    const sealed = await sealBundle({
+      identity: oldNode,
+      recipients: forBankA,
+      description: description({
+        createdAt: new Date(longAgo.getTime() + 3_600_000),
+        expiresAt: new Date(Date.now() + 3_600_000),
+      }),
+      body: chunks(randomBytes(100)),
+      outputPath: join(world.root, 'out', 'expired-cert.gbb'),
+    });
     const trust = await loadTrustStore(trustDir);
     await expect(openAs(sealed.path, { trust })).rejects.toMatchObject({
       code: 'VERIFY_CERTIFICATE_EXPIRED',
     });
-    // at a time inside the validity window, the same bundle would be fine (verification is pure in `now`)
-    const opened = await openAs(sealed.path, { trust, now: new Date(longAgo.getTime() + 3_600_000) }).catch(
-      (e: unknown) => e,
-    );
-    expect(opened).toMatchObject({ code: 'VERIFY_BUNDLE_NOT_YET_VALID' });
+    // Verification is pure in `now`: inside the validity window the same bundle opens.
+    const opened = await openAs(sealed.path, { trust, now: new Date(longAgo.getTime() + 7_200_000) });
+    expect((await collect(opened.body)).length).toBe(100);
+    // and the sealer refuses to sign with the expired certificate today
+    await expect(sealAs(oldNode, 'expired-now.gbb')).rejects.toMatchObject({ code: 'KEY_EXPIRED' });
   });
 
   it('wrong role: an outer node signing on the inner-to-outer lane', async () => {
@@ -252,7 +262,7 @@ describe('refusals before decrypting anything', () => {
   it('expired bundle, and one created too far in the future', async () => {
     const now = Date.now();
     const sealed = await seal(world, 'gov', forBankA, randomBytes(10), 'expired.gbb', {
-      description: { createdAt: new Date(now - 7_200_000), expiresAt: new Date(now - 3_600_000) },
+      description: { createdAt: new Date(now - 60_000), expiresAt: new Date(now - 30_000) },
     });
     await expect(openAs(sealed.path)).rejects.toMatchObject({ code: 'VERIFY_BUNDLE_EXPIRED' });
     const future = await seal(world, 'gov', forBankA, randomBytes(10), 'future.gbb', {

@@ -1,9 +1,9 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBundle, readBundleHeader, recipientCertificates } from '../../crypto/index.js';
-import { collect, createWorld, seal, type World } from './fixtures.js';
+import { openBundle, readBundleHeader, recipientCertificates, sealBundle } from '../../crypto/index.js';
+import { collect, createWorld, description, seal, type World } from './fixtures.js';
 
 let world: World;
 beforeAll(async () => {
@@ -74,6 +74,41 @@ describe('seal and open round trip', () => {
     );
     expect(readFileSync(sealed.path).includes('SECRET-ROW-CONTENT')).toBe(false);
     expect(readdirSync(dirname(sealed.path)).filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+
+  it('keeps memory bounded: 256 MiB through seal and open', async () => {
+    const MiB = 1024 * 1024;
+    const chunk = Buffer.alloc(256 * 1024, 0x5a);
+    const total = 256 * MiB;
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sample = (): void => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+    };
+    async function* body(): AsyncGenerator<Uint8Array> {
+      await Promise.resolve();
+      for (let n = 0; n < total; n += chunk.length) {
+        sample();
+        yield chunk;
+      }
+    }
+    const sealed = await sealBundle({
+      identity: world.identities['gov']!,
+      recipients: recipientCertificates(world.trust['gov']!, 'bank-a', new Date()),
+      description: description(),
+      body: body(),
+      outputPath: join(world.root, 'out', 'big.gbb'),
+    });
+    const opened = await open(sealed.path);
+    let seen = 0;
+    for await (const part of opened.body) {
+      sample();
+      seen += part.length;
+    }
+    rmSync(sealed.path);
+    expect(seen).toBe(total);
+    // A whole-file implementation would hold hundreds of MiB; one segment at a time stays far below.
+    expect(peak).toBeLessThan(64 * MiB);
   });
 
   it('the body can be read only once', async () => {

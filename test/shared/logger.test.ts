@@ -5,9 +5,17 @@ import { createLogger, type Logger } from '../../shared/logger.js';
 const ID = '11010519491231002X';
 const MASKED = '110105********002X';
 
-function capture(level: 'info' | 'warn' | 'debug' = 'info'): { log: Logger; lines: string[]; records(): Record<string, unknown>[] } {
+function capture(level: 'info' | 'warn' | 'debug' = 'info'): {
+  log: Logger;
+  lines: string[];
+  records: () => Record<string, unknown>[];
+} {
   const lines: string[] = [];
-  const log = createLogger({ name: 'test', level, destination: { write: (line: string) => lines.push(line) } });
+  const log = createLogger({
+    name: 'test',
+    level,
+    destination: { write: (line: string) => lines.push(line) },
+  });
   return { log, lines, records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
 
@@ -50,7 +58,12 @@ describe('resident IDs never appear in full', () => {
   it('masks an ID in top-level and nested fields, arrays and keys', () => {
     const { log, lines, records } = capture();
     log.info(
-      { id: ID, row: { person: { idNumber: ID, lower: ID.toLowerCase() } }, ids: [ID, ID], byId: { [ID]: 1 } },
+      {
+        id: ID,
+        row: { person: { idNumber: ID, lower: ID.toLowerCase() } },
+        ids: [ID, ID],
+        byId: { [ID]: 1 },
+      },
       'row',
     );
     const text = lines.join('');
@@ -119,7 +132,11 @@ describe('secret-named keys are redacted', () => {
   it('one and two levels down, and inside arrays', () => {
     const { log, lines, records } = capture();
     log.info(
-      { keys: { ...secrets }, config: { db: { password: 'p2', token: 'p3', host: 'h' } }, banks: [{ pin: '123456' }] },
+      {
+        keys: { ...secrets },
+        config: { db: { password: 'p2', token: 'p3', host: 'h' } },
+        banks: [{ pin: '123456' }],
+      },
       'nested',
     );
     expect(leaked(lines.join(''))).toEqual([]);

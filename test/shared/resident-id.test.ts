@@ -119,7 +119,9 @@ describe('maskResidentId', () => {
 
 describe('maskResidentIdsInText', () => {
   it('masks an ID in a sentence', () => {
-    expect(maskResidentIdsInText(`resident ${STANDARD_EXAMPLE} refused`)).toBe('resident 110105********002X refused');
+    expect(maskResidentIdsInText(`resident ${STANDARD_EXAMPLE} refused`)).toBe(
+      'resident 110105********002X refused',
+    );
   });
 
   it('masks every ID in a JSON text, including a lower-case x', () => {

@@ -17,14 +17,21 @@ export const BIN = {
   ferry: join(REPO, 'dist/shared/ferry/cli.js'),
 };
 
-export async function temporaryBridge(residents = 2000, seed = 7): Promise<DemoEnvironment & { cleanup(): void }> {
+export async function temporaryBridge(
+  residents = 2000,
+  seed = 7,
+): Promise<DemoEnvironment & { cleanup(): void }> {
   const root = mkdtempSync(join(tmpdir(), 'gbb-test-'));
   const env = await buildDemoEnvironment({ dir: join(root, 'bridge'), residents, seed });
   return { ...env, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
 /** Row count and SHA-256 over every row of a table in key order: equal digests mean equal content. */
-export function tableDigest(dbPath: string, table: string, orderBy: string): { rows: number; digest: string } {
+export function tableDigest(
+  dbPath: string,
+  table: string,
+  orderBy: string,
+): { rows: number; digest: string } {
   const db = new Database(dbPath, { readonly: true });
   try {
     const hash = createHash('sha256');
@@ -53,5 +60,8 @@ const execFileAsync = promisify(execFile);
 
 /** Runs one of the compiled commands as a user would; returns its output (throws on non-zero exit). */
 export async function runCli(bin: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [bin, ...args], { cwd: REPO, env: { ...process.env, BRIDGE_LOG_LEVEL: 'warn' } });
+  return execFileAsync(process.execPath, [bin, ...args], {
+    cwd: REPO,
+    env: { ...process.env, BRIDGE_LOG_LEVEL: 'warn' },
+  });
 }

@@ -62,7 +62,8 @@ export function listeningSockets(pids: number[]): { listeners: Listener[]; socke
       const f = line.trim().split(/\s+/);
       const flags = Number.parseInt(f[3] ?? '0', 16);
       // __SO_ACCEPTCON (0x10000): a Unix socket that accepts connections.
-      if ((flags & 0x10000) !== 0 && f[6] && inodes.has(f[6])) listeners.push({ pid, table: 'unix', inode: f[6], line });
+      if ((flags & 0x10000) !== 0 && f[6] && inodes.has(f[6]))
+        listeners.push({ pid, table: 'unix', inode: f[6], line });
     }
   }
   return { listeners, sockets };

@@ -21,6 +21,9 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 export const VECTOR_INPUTS = {
+  note:
+    'senderSeed is the Ed25519 secret key of RFC 8032 test 1; recipientPrivate and ephemeralPrivate are the ' +
+    'X25519 private keys of RFC 7748 section 6.1 (Alice and Bob). All keys are public test keys: never use them.',
   senderName: 'vector-county',
   senderSeed: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
   recipientName: 'vector-bank',
@@ -59,8 +62,8 @@ function pseudoCertificate(name: string, usage: 'sign' | 'encrypt', key: KeyObje
     role: usage === 'sign' ? 'inner' : 'outer',
     usage,
     keyId: keyIdOf(key),
-    notBefore: new Date(0),
-    notAfter: new Date(0),
+    notBefore: new Date('2000-01-01T00:00:00.000Z'),
+    notAfter: new Date('2100-01-01T00:00:00.000Z'),
     serial: '0',
     pem,
     file: '-',
