@@ -10,6 +10,7 @@ const cryptoLibraries = [
   'node:webcrypto',
   '@peculiar/*',
   'pkcs11js',
+  'graphene-pk11',
   'sm-crypto*',
   'node-forge',
 ];

@@ -23,6 +23,7 @@ import {
   ENC_KEY_FILE,
   SIGN_CERT_FILE,
   SIGN_KEY_FILE,
+  TOKEN_CONFIG_FILE,
   readNodeCertificate,
 } from './identity.js';
 import {
@@ -44,7 +45,8 @@ import {
   readCaCertificate,
   readCrl,
 } from './trust-store.js';
-import type { NodeRole, PeerCertificate } from './types.js';
+import { generateSm2PrivateKey, isSm2Key } from './sm2.js';
+import type { NodeRole, PeerCertificate, SuiteName } from './types.js';
 
 export const CA_KEY_FILE = 'ca.key.pem';
 export const CA_STATE_FILE = 'state.json';
@@ -62,7 +64,7 @@ interface CaState {
   revoked: { serial: string; revokedAt: string; reason: string }[];
 }
 
-interface LoadedCa {
+export interface LoadedCa {
   dir: string;
   key: KeyObject;
   pem: string;
@@ -87,6 +89,7 @@ export interface InitCaResult {
 }
 
 function generateSigningKey(algorithm: SigningAlgorithm): KeyObject {
+  if (algorithm === 'sm2') return generateSm2PrivateKey();
   return algorithm === 'ed25519'
     ? generateKeyPairSync('ed25519').privateKey
     : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
@@ -102,7 +105,7 @@ function newSerial(): string {
   return bytes.toString('hex');
 }
 
-function positiveDays(days: number, what: string): number {
+export function positiveDays(days: number, what: string): number {
   if (!Number.isInteger(days) || days < 1 || days > 36500) {
     throw new KeyError('KEY_INVALID', `${what} validity must be a whole number of days between 1 and 36500`);
   }
@@ -112,6 +115,11 @@ function positiveDays(days: number, what: string): number {
 /** Creates a CA folder: encrypted CA key (0600), self-signed CA certificate, empty CRL, state, audit log. */
 export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   requirePassphrase(opts.passphrase, 'the CA key');
+  if (opts.algorithm === 'sm2') {
+    throw new KeyError('KEY_INVALID', 'The bridge CA signs with Ed25519 or ECDSA P-256, not SM2', {
+      hint: 'SM2 node keys are certified by an Ed25519 or P-256 CA (docs/decisions-crypto.md, C9)',
+    });
+  }
   const now = opts.now ?? new Date();
   const days = positiveDays(opts.days ?? 3650, 'CA');
   const keyFile = join(opts.dir, CA_KEY_FILE);
@@ -212,12 +220,18 @@ interface CertificateRequest {
 }
 
 /** Issues one node certificate: CN = name, OU = role, role SAN URI, keyUsage by usage. */
-async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<string> {
+export async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<string> {
   const signer = await webcryptoSigningKey(ca.key);
   const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(req.publicKey)));
   const caCert = new x509.X509Certificate(ca.pem);
   const subject = new x509.Name([{ CN: [req.name] }, { OU: [req.role] }, { O: [ORGANISATION] }]).toString();
-  const usage = req.usage === 'sign' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyAgreement;
+  // X25519 (and P-256) encryption keys agree on a key; SM2 encryption keys encipher the data key.
+  const usage =
+    req.usage === 'sign'
+      ? x509.KeyUsageFlags.digitalSignature
+      : isSm2Key(req.publicKey)
+        ? x509.KeyUsageFlags.keyEncipherment
+        : x509.KeyUsageFlags.keyAgreement;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: newSerial(),
     subject,
@@ -252,6 +266,8 @@ export interface IssueNodeKeysOptions {
   passphrase: string;
   days?: number;
   signAlgorithm?: SigningAlgorithm;
+  /** 'sm-v1' issues SM2 signing and encryption keys (national suite); default 'intl-v1'. */
+  suite?: SuiteName;
   now?: Date;
 }
 
@@ -262,7 +278,7 @@ export interface IssueNodeKeysResult {
   exportDir: string;
 }
 
-function checkNodeName(name: string): void {
+export function checkNodeName(name: string): void {
   if (!NODE_NAME_PATTERN.test(name)) {
     throw new KeyError('KEY_INVALID', `Invalid node name "${name}"`, {
       hint: 'Use 1-64 characters: letters, digits, dot, underscore, hyphen; starting with a letter or digit',
@@ -270,7 +286,7 @@ function checkNodeName(name: string): void {
   }
 }
 
-function checkRole(role: string): asserts role is NodeRole {
+export function checkRole(role: string): asserts role is NodeRole {
   if (role !== 'inner' && role !== 'outer') {
     throw new KeyError('KEY_INVALID', `Invalid role "${role}"`, { hint: 'Use inner or outer' });
   }
@@ -293,8 +309,15 @@ export async function issueNodeKeys(opts: IssueNodeKeysOptions): Promise<IssueNo
     }
   }
   mkdirSync(opts.outDir, { recursive: true, mode: 0o700 });
-  const signKey = generateSigningKey(opts.signAlgorithm ?? 'ed25519');
-  const encKey = generateKeyPairSync('x25519').privateKey;
+  const national = opts.suite === 'sm-v1' || opts.signAlgorithm === 'sm2';
+  if (national && opts.signAlgorithm !== undefined && opts.signAlgorithm !== 'sm2') {
+    throw new KeyError('KEY_INVALID', `Suite sm-v1 signs with SM2, not ${opts.signAlgorithm}`);
+  }
+  if (national && opts.suite === 'intl-v1') {
+    throw new KeyError('KEY_INVALID', 'Suite intl-v1 cannot use SM2 keys; use suite sm-v1');
+  }
+  const signKey = generateSigningKey(national ? 'sm2' : (opts.signAlgorithm ?? 'ed25519'));
+  const encKey = national ? generateSm2PrivateKey() : generateKeyPairSync('x25519').privateKey;
   const common = { name: opts.name, role: opts.role, days, now };
   const signPem = await issueCertificate(ca, { ...common, publicKey: signKey, usage: 'sign' });
   const encPem = await issueCertificate(ca, { ...common, publicKey: encKey, usage: 'encrypt' });
@@ -318,6 +341,7 @@ export async function issueNodeKeys(opts: IssueNodeKeysOptions): Promise<IssueNo
       encSerial: encCertificate.serial,
       encKeyId: encCertificate.keyId,
       notAfter: signCertificate.notAfter.toISOString(),
+      suite: national ? 'sm-v1' : 'intl-v1',
     },
     now,
   );
@@ -571,6 +595,11 @@ export interface RotateOptions {
 export async function rotateEncryptionKey(
   opts: RotateOptions,
 ): Promise<{ encCertificate: PeerCertificate; previousKeyId: string; exportDir: string }> {
+  // A token keys folder rotates inside its token (crypto/token-issue.ts); loaded only when needed.
+  if (existsSync(join(opts.keysDir, TOKEN_CONFIG_FILE))) {
+    const { rotateTokenEncryptionKey } = await import('./token-issue.js');
+    return rotateTokenEncryptionKey(opts);
+  }
   const now = opts.now ?? new Date();
   const days = positiveDays(opts.days ?? 365, 'Node certificate');
   const sign = readNodeCertificate(join(opts.keysDir, SIGN_CERT_FILE), 'sign');
@@ -583,7 +612,8 @@ export async function rotateEncryptionKey(
   const oldKeyFile = join(opts.keysDir, ENC_KEY_FILE);
   const oldKey = readPrivateKeyFile(oldKeyFile, opts.passphrase);
   const previousKeyId = keyIdOf(oldKey);
-  const newKey = generateKeyPairSync('x25519').privateKey;
+  // The new key is of the same kind as the old one, so the node stays in its suite.
+  const newKey = isSm2Key(oldKey) ? generateSm2PrivateKey() : generateKeyPairSync('x25519').privateKey;
   const pem = await issueCertificate(ca, {
     publicKey: newKey,
     name: sign.name,

@@ -12,6 +12,7 @@ import {
 import { KeyError } from '../shared/errors.js';
 import { keyIdOf } from './primitives.js';
 import { MAX_NAME_LENGTH } from './limits.js';
+import { isSm2Key } from './sm2.js';
 import type { NodeRole } from './types.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -31,7 +32,8 @@ export const ORGANISATION = 'govbank-bridge';
 export const NODE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_NAME_LENGTH - 1}}$`);
 
 export type CertificateUsage = 'sign' | 'encrypt' | 'ca';
-export type SigningAlgorithm = 'ed25519' | 'ecdsa-p256';
+/** Node signing keys; 'sm2' only for national-suite nodes (the CA itself is Ed25519 or P-256). */
+export type SigningAlgorithm = 'ed25519' | 'ecdsa-p256' | 'sm2';
 
 /** What the bridge reads out of one certificate. */
 export interface CertificateFacts {
@@ -96,11 +98,19 @@ export function certificateFacts(pem: string, where: string): CertificateFacts {
   const isCa = basic?.ca === true;
   const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
   const flags = keyUsage?.usages ?? 0;
-  const keyType = publicKey.asymmetricKeyType ?? 'unknown';
+  const sm2Key = isSm2Key(publicKey);
+  const keyType = publicKey.asymmetricKeyType ?? (sm2Key ? 'sm2' : 'unknown');
   let usage: CertificateUsage | undefined;
   if (isCa && flags & x509.KeyUsageFlags.keyCertSign) usage = 'ca';
-  else if (flags & x509.KeyUsageFlags.keyAgreement && keyType === 'x25519') usage = 'encrypt';
-  else if (flags & x509.KeyUsageFlags.digitalSignature && (keyType === 'ed25519' || isP256(publicKey)))
+  // Encryption keys are X25519, or P-256 when held in a PKCS#11 token (docs/bundle-format.md, 6.2).
+  else if (flags & x509.KeyUsageFlags.keyAgreement && (keyType === 'x25519' || isP256(publicKey)))
+    usage = 'encrypt';
+  // National suite (sm-v1): SM2 encryption keys encipher the data key; SM2 signing keys sign.
+  else if (flags & x509.KeyUsageFlags.keyEncipherment && sm2Key) usage = 'encrypt';
+  else if (
+    flags & x509.KeyUsageFlags.digitalSignature &&
+    (keyType === 'ed25519' || isP256(publicKey) || sm2Key)
+  )
     usage = 'sign';
   return {
     name,
@@ -126,6 +136,7 @@ export function isP256(key: KeyObject): boolean {
 export function signingAlgorithmOf(key: KeyObject): SigningAlgorithm | undefined {
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
   if (isP256(key)) return 'ecdsa-p256';
+  if (isSm2Key(key)) return 'sm2';
   return undefined;
 }
 

@@ -25,6 +25,8 @@ import { extractBundleEvidence, inspectBundle } from './inspect.js';
 import { loadTrustStore } from './trust-store.js';
 import type { NodeRole } from './types.js';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { TOKEN_CONFIG_FILE } from './identity.js';
 
 const NODE_ENV_DEFAULT = 'BRIDGE_KEY_PASSPHRASE';
 const CA_ENV_DEFAULT = 'BRIDGE_CA_PASSPHRASE';
@@ -152,7 +154,7 @@ function buildProgram(): Command {
       program
         .command('issue')
         .description(
-          "generate a node's signing (Ed25519) and encryption (X25519) keys and certificates; writes KEYS_DIR/trust-export/ for the peer",
+          "generate a node's signing (Ed25519) and encryption (X25519) keys and certificates, or with --token-label P-256 keys inside a PKCS#11 token; writes KEYS_DIR/trust-export/ for the peer",
         )
         .requiredOption('--ca <dir>', 'CA folder')
         .addOption(new Option('--role <role>', 'node role').choices(['inner', 'outer']).makeOptionMandatory())
@@ -164,7 +166,22 @@ function buildProgram(): Command {
           'signing key algorithm: ed25519 or p256',
           signAlgorithm,
           'ed25519' as SigningAlgorithm,
-        ),
+        )
+        .addOption(
+          new Option(
+            '--suite <suite>',
+            'algorithm suite: intl (Ed25519 or P-256, X25519) or sm (national: SM2 signing and encryption keys)',
+          )
+            .choices(['intl', 'sm', 'intl-v1', 'sm-v1'])
+            .default('intl'),
+        )
+        .option(
+          '--token-label <label>',
+          'generate both key pairs (P-256) inside this PKCS#11 token instead of key files; writes token.yaml',
+        )
+        .option('--token-module <path>', 'PKCS#11 module of the token', '/usr/lib/softhsm/libsofthsm2.so')
+        .option('--pin-file <file>', 'file (mode 0600) holding the token user PIN')
+        .option('--pin-env <var>', 'environment variable holding the token user PIN'),
     ),
   ).action(
     async (
@@ -175,8 +192,46 @@ function buildProgram(): Command {
         out: string;
         days: number;
         signAlg: SigningAlgorithm;
+        suite: string;
+        tokenLabel?: string;
+        tokenModule: string;
+        pinFile?: string;
+        pinEnv?: string;
       } & PassphraseFlags,
     ) => {
+      const national = o.suite === 'sm' || o.suite === 'sm-v1';
+      if (national && o.tokenLabel !== undefined) {
+        throw new Error('--suite sm keys are key files: PKCS#11 tokens (SoftHSM2) hold no SM2 keys here');
+      }
+      if (o.tokenLabel !== undefined) {
+        // Loaded only for token issuance, so the native PKCS#11 binding is not needed otherwise.
+        const { issueTokenNodeKeys } = await import('./token-issue.js');
+        const result = await issueTokenNodeKeys({
+          caDir: resolve(o.ca),
+          caPassphrase: caPassphrase(o),
+          role: o.role,
+          name: o.name,
+          outDir: resolve(o.out),
+          days: o.days,
+          token: {
+            module: o.tokenModule,
+            label: o.tokenLabel,
+            ...(o.pinFile !== undefined ? { pinFile: resolve(o.pinFile) } : {}),
+            ...(o.pinEnv !== undefined ? { pinEnv: o.pinEnv } : {}),
+          },
+        });
+        print(
+          `Issued ${o.name} (${o.role}) in token "${o.tokenLabel}": sign key ${result.signCertificate.keyId}, enc key ${result.encCertificate.keyId} (P-256, not extractable)`,
+        );
+        print(`Valid until ${result.signCertificate.notAfter.toISOString()}`);
+        print(
+          `Hand ${result.exportDir} to the peer: bridge-keys import-cert --trust PEER_TRUST_DIR ${result.exportDir}/*.pem`,
+        );
+        return;
+      }
+      if (o.pinFile !== undefined || o.pinEnv !== undefined) {
+        throw new Error('--pin-file / --pin-env need --token-label');
+      }
       const result = await issueNodeKeys({
         caDir: resolve(o.ca),
         caPassphrase: caPassphrase(o),
@@ -185,10 +240,10 @@ function buildProgram(): Command {
         outDir: resolve(o.out),
         passphrase: nodePassphrase(o),
         days: o.days,
-        signAlgorithm: o.signAlg,
+        ...(national ? { suite: 'sm-v1' as const } : { signAlgorithm: o.signAlg }),
       });
       print(
-        `Issued ${o.name} (${o.role}): sign key ${result.signCertificate.keyId}, enc key ${result.encCertificate.keyId}`,
+        `Issued ${o.name} (${o.role}${national ? ', suite sm-v1: SM2 keys' : ''}): sign key ${result.signCertificate.keyId}, enc key ${result.encCertificate.keyId}`,
       );
       print(`Valid until ${result.signCertificate.notAfter.toISOString()}`);
       print(
@@ -375,7 +430,8 @@ function buildProgram(): Command {
       caDir: resolve(o.ca),
       caPassphrase: caPassphrase(o),
       keysDir: resolve(o.keys),
-      passphrase: nodePassphrase(o),
+      // A token keys folder has no key files to decrypt: its keys rotate inside the token.
+      passphrase: existsSync(join(resolve(o.keys), TOKEN_CONFIG_FILE)) ? '' : nodePassphrase(o),
       days: o.days,
       ...(o.name ? { name: o.name } : {}),
     });

@@ -9,15 +9,27 @@ import {
   MAX_ROW_COUNT,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
+  P256_POINT_LENGTH,
+  SM2_WRAPPED_KEY_LENGTH,
   WRAPPED_KEY_LENGTH,
   X25519_KEY_LENGTH,
 } from './limits.js';
 import { NODE_NAME_PATTERN } from './certificates.js';
 import { KEY_ID_PATTERN, canonicalJson } from './primitives.js';
-import type { BundleHeader, PayloadKind, RecipientEntry } from './types.js';
+import type { BundleHeader, PayloadKind, RecipientEntry, SuiteName } from './types.js';
 
 export const INTL_SUITE = 'intl-v1';
+export const SM_SUITE = 'sm-v1';
+export const SUPPORTED_SUITES: readonly SuiteName[] = [INTL_SUITE, SM_SUITE];
+/** sm-v1 recipient entries: SM2 encryption of the data key, ciphertext C1 || C3 || C2 (section 11). */
+export const SM2_WRAP_ALG = 'sm2-encrypt-c1c3c2';
 export const X25519_WRAP_ALG = 'x25519-hkdf-sha256-aes256gcm';
+export const P256_WRAP_ALG = 'p256-hkdf-sha256-aes256gcm';
+/** Ephemeral public key length by wrap algorithm (raw X25519 key, uncompressed P-256 point). */
+const EPK_LENGTH: ReadonlyMap<string, number> = new Map([
+  [X25519_WRAP_ALG, X25519_KEY_LENGTH],
+  [P256_WRAP_ALG, P256_POINT_LENGTH],
+]);
 export const BUNDLE_ID_PATTERN = /^[0-9a-f]{32}$/;
 /** A contract fingerprint (fingerprintContract) or '-' for payloads without a contract. */
 export const CONTRACT_PATTERN = /^(sha256:[0-9a-f]{64}|-)$/;
@@ -93,10 +105,11 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
       { where, hint: 'Upgrade the receiving node, or ask the sender to seal with a supported format' },
     );
   }
-  if (value['suite'] !== INTL_SUITE) {
+  const suite = value['suite'];
+  if (typeof suite !== 'string' || !SUPPORTED_SUITES.includes(suite as SuiteName)) {
     throw new VerificationError(
       'VERIFY_UNSUPPORTED_SUITE',
-      `Unsupported algorithm suite ${JSON.stringify(value['suite'])}; this build supports ${INTL_SUITE}`,
+      `Unsupported algorithm suite ${JSON.stringify(suite)}; this build supports ${SUPPORTED_SUITES.join(', ')}`,
       { where, hint: 'Configure both nodes for the same suite' },
     );
   }
@@ -140,7 +153,8 @@ export function parseHeader(bytes: Uint8Array, where: string): BundleHeader {
   } else if (recipients.length > MAX_RECIPIENTS) {
     limits.push(`${recipients.length} recipients, at most ${MAX_RECIPIENTS}`);
   } else {
-    recipients.forEach((entry: unknown, index) => problems.push(...recipientProblems(entry, index)));
+    const rules = RECIPIENT_RULES[suite as SuiteName];
+    recipients.forEach((entry: unknown, index) => problems.push(...rules(entry, index)));
     const keyIds = recipients.map((entry: unknown) => (isRecord(entry) ? entry['keyId'] : undefined));
     if (new Set(keyIds).size !== keyIds.length) problems.push('recipients list a key id twice');
   }
@@ -185,6 +199,12 @@ function roundTrips(timestamp: string): boolean {
   return !Number.isNaN(time) && new Date(time).toISOString() === timestamp;
 }
 
+/** The recipient-entry guard of each suite: the shape of a wrapped data key differs between suites. */
+const RECIPIENT_RULES: Record<SuiteName, (entry: unknown, index: number) => string[]> = {
+  'intl-v1': recipientProblems,
+  'sm-v1': sm2RecipientProblems,
+};
+
 function recipientProblems(entry: unknown, index: number): string[] {
   const at = `recipients[${index}]`;
   if (!isRecord(entry)) return [`${at} must be an object`];
@@ -192,18 +212,43 @@ function recipientProblems(entry: unknown, index: number): string[] {
   const keys = Object.keys(entry).sort().join(',');
   if (keys !== 'alg,epk,keyId,wrappedKey')
     problems.push(`${at} must have exactly alg, epk, keyId, wrappedKey`);
-  if (entry['alg'] !== X25519_WRAP_ALG) problems.push(`${at}.alg must be ${X25519_WRAP_ALG}`);
+  const epkLength = typeof entry['alg'] === 'string' ? EPK_LENGTH.get(entry['alg']) : undefined;
+  if (epkLength === undefined) problems.push(`${at}.alg must be ${X25519_WRAP_ALG} or ${P256_WRAP_ALG}`);
   if (typeof entry['keyId'] !== 'string' || !KEY_ID_PATTERN.test(entry['keyId'])) {
     problems.push(`${at}.keyId must be 32 lowercase hex characters`);
   }
-  if (typeof entry['epk'] !== 'string' || !decodeBase64Strict(entry['epk'], X25519_KEY_LENGTH)) {
-    problems.push(`${at}.epk must be base64 of ${X25519_KEY_LENGTH} bytes`);
+  if (
+    epkLength !== undefined &&
+    (typeof entry['epk'] !== 'string' || !decodeBase64Strict(entry['epk'], epkLength))
+  ) {
+    problems.push(`${at}.epk must be base64 of ${epkLength} bytes`);
   }
   if (
     typeof entry['wrappedKey'] !== 'string' ||
     !decodeBase64Strict(entry['wrappedKey'], WRAPPED_KEY_LENGTH)
   ) {
     problems.push(`${at}.wrappedKey must be base64 of ${WRAPPED_KEY_LENGTH} bytes`);
+  }
+  return problems;
+}
+
+/** sm-v1: exactly alg, keyId, wrappedKey; the SM2 ciphertext is 129 bytes and starts with 0x04 (C1 uncompressed). */
+function sm2RecipientProblems(entry: unknown, index: number): string[] {
+  const at = `recipients[${index}]`;
+  if (!isRecord(entry)) return [`${at} must be an object`];
+  const problems: string[] = [];
+  if (Object.keys(entry).sort().join(',') !== 'alg,keyId,wrappedKey')
+    problems.push(`${at} must have exactly alg, keyId, wrappedKey`);
+  if (entry['alg'] !== SM2_WRAP_ALG) problems.push(`${at}.alg must be ${SM2_WRAP_ALG}`);
+  if (typeof entry['keyId'] !== 'string' || !KEY_ID_PATTERN.test(entry['keyId'])) {
+    problems.push(`${at}.keyId must be 32 lowercase hex characters`);
+  }
+  const wrapped =
+    typeof entry['wrappedKey'] === 'string'
+      ? decodeBase64Strict(entry['wrappedKey'], SM2_WRAPPED_KEY_LENGTH)
+      : undefined;
+  if (wrapped?.[0] !== 0x04) {
+    problems.push(`${at}.wrappedKey must be base64 of ${SM2_WRAPPED_KEY_LENGTH} bytes starting with 0x04`);
   }
   return problems;
 }

@@ -1,5 +1,7 @@
 // Loading a node's own keys (design 5): sign.key.pem + sign.cert.pem, enc.key.pem + enc.cert.pem, and
-// kept older decryption keys enc-<keyId>.key.pem, so bundles sealed before a rotation still open.
+// kept older decryption keys enc-<keyId>.key.pem, so bundles sealed before a rotation still open. A keys
+// folder with a token.yaml holds certificates only: its private keys stay in a PKCS#11 token, used
+// through the Signer and Unwrapper interfaces below (crypto/token-identity.ts).
 import type { KeyObject } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,18 +9,43 @@ import { KeyError } from '../shared/errors.js';
 import { certificateFacts, signingAlgorithmOf, type SigningAlgorithm } from './certificates.js';
 import { readPrivateKeyFile, readTextFile } from './key-files.js';
 import { keyIdOf } from './primitives.js';
-import type { Identity, NodeRole, PeerCertificate } from './types.js';
+import { isSm2Key } from './sm2.js';
+import type { Identity, NodeRole, PeerCertificate, RecipientEntry } from './types.js';
 
 export const SIGN_KEY_FILE = 'sign.key.pem';
 export const SIGN_CERT_FILE = 'sign.cert.pem';
 export const ENC_KEY_FILE = 'enc.key.pem';
 export const ENC_CERT_FILE = 'enc.cert.pem';
 export const OLD_ENC_KEY_PATTERN = /^enc-([0-9a-f]{32})\.key\.pem$/;
+/** A kept older encryption certificate; in a token keys folder it names a kept token key (by CKA_ID). */
+export const OLD_ENC_CERT_PATTERN = /^enc-([0-9a-f]{32})\.cert\.pem$/;
+export const TOKEN_CONFIG_FILE = 'token.yaml';
+
+/** A signing key used without holding it (style.md rule 7): a PKCS#11 token signs inside the token. */
+export interface Signer {
+  readonly keyId: string;
+  readonly algorithm: SigningAlgorithm;
+  /** Signs a pre-image exactly as signPreimage would with a key of `algorithm` (same encoding). */
+  sign(preimage: Uint8Array): Buffer;
+}
+
+/** A decryption key used without holding it: unwraps a recipient entry addressed to `keyId`. */
+export interface Unwrapper {
+  readonly keyId: string;
+  /**
+   * The data key, or undefined if the entry does not open with this key (malformed or forged). Throws
+   * KeyError when the key is unreachable (token absent, PIN refused): that is not the bundle's fault.
+   */
+  unwrap(entry: RecipientEntry, bundleId: string): Buffer | undefined;
+}
+
+export type SigningKey = KeyObject | Signer;
+export type DecryptionKey = KeyObject | Unwrapper;
 
 interface IdentitySecrets {
-  signKey: KeyObject;
+  signKey: SigningKey;
   /** Decryption keys by key id. */
-  encKeys: Map<string, KeyObject>;
+  encKeys: Map<string, DecryptionKey>;
 }
 
 const secrets = new WeakMap<Identity, IdentitySecrets>();
@@ -44,25 +71,68 @@ export function identityFromKeys(parts: {
 }): Identity {
   const signAlgorithm: SigningAlgorithm | undefined = signingAlgorithmOf(parts.signKey);
   if (!signAlgorithm) {
-    throw new KeyError('KEY_INVALID', 'Signing key must be Ed25519 or ECDSA P-256', { where: parts.keysDir });
+    throw new KeyError('KEY_INVALID', 'Signing key must be Ed25519, ECDSA P-256 or SM2', {
+      where: parts.keysDir,
+    });
   }
   const encKeys = new Map<string, KeyObject>();
   for (const key of parts.encKeys) {
-    if (key.asymmetricKeyType !== 'x25519') {
-      throw new KeyError('KEY_INVALID', 'Encryption keys must be X25519', { where: parts.keysDir });
+    if (key.asymmetricKeyType !== 'x25519' && !isSm2Key(key)) {
+      throw new KeyError('KEY_INVALID', 'Encryption keys must be X25519 (or SM2 for sm-v1)', {
+        where: parts.keysDir,
+      });
     }
     encKeys.set(keyIdOf(key), key);
   }
+  return registerIdentity({
+    ...parts,
+    signKeyId: keyIdOf(parts.signKey),
+    signAlgorithm,
+    signKey: parts.signKey,
+    encKeys,
+  });
+}
+
+/** Builds an Identity from a Signer and Unwrappers whose keys stay elsewhere (a PKCS#11 token). */
+export function identityFromProviders(parts: {
+  name: string;
+  role: NodeRole;
+  keysDir: string;
+  signer: Signer;
+  signCertificate: PeerCertificate;
+  /** The current decryption key first, then kept older ones. */
+  unwrappers: Unwrapper[];
+}): Identity {
+  const encKeys = new Map<string, DecryptionKey>(parts.unwrappers.map((u) => [u.keyId, u]));
+  return registerIdentity({
+    ...parts,
+    signKeyId: parts.signer.keyId,
+    signAlgorithm: parts.signer.algorithm,
+    signKey: parts.signer,
+    encKeys,
+  });
+}
+
+function registerIdentity(parts: {
+  name: string;
+  role: NodeRole;
+  keysDir: string;
+  signKeyId: string;
+  signAlgorithm: SigningAlgorithm;
+  signCertificate: PeerCertificate;
+  signKey: SigningKey;
+  encKeys: Map<string, DecryptionKey>;
+}): Identity {
   const identity: Identity = Object.freeze({
     name: parts.name,
     role: parts.role,
-    signKeyId: keyIdOf(parts.signKey),
-    signAlgorithm,
-    encKeyIds: Object.freeze([...encKeys.keys()]),
+    signKeyId: parts.signKeyId,
+    signAlgorithm: parts.signAlgorithm,
+    encKeyIds: Object.freeze([...parts.encKeys.keys()]),
     keysDir: parts.keysDir,
     signCertificate: parts.signCertificate,
   });
-  secrets.set(identity, { signKey: parts.signKey, encKeys });
+  secrets.set(identity, { signKey: parts.signKey, encKeys: parts.encKeys });
   return identity;
 }
 
@@ -97,8 +167,16 @@ export function readNodeCertificate(file: string, expectedUsage?: 'sign' | 'encr
   };
 }
 
-/** Loads a node's key material from its keys folder; the passphrase decrypts the PKCS#8 private keys. */
-export function loadIdentity(opts: { keysDir: string; passphrase: string }): Promise<Identity> {
+/**
+ * Loads a node's key material from its keys folder; the passphrase decrypts the PKCS#8 private keys.
+ * With a token.yaml in the folder, the keys are in a PKCS#11 token and the passphrase is not used.
+ */
+export async function loadIdentity(opts: { keysDir: string; passphrase: string }): Promise<Identity> {
+  if (existsSync(join(opts.keysDir, TOKEN_CONFIG_FILE))) {
+    // Loaded on demand, so nodes without a token never load the native PKCS#11 binding.
+    const { loadTokenIdentity } = await import('./token-identity.js');
+    return loadTokenIdentity(opts.keysDir);
+  }
   // The work is a few small local reads; a throw inside the executor becomes the rejection.
   return new Promise((resolve) => resolve(loadIdentitySync(opts)));
 }

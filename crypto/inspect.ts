@@ -7,7 +7,7 @@ import { BridgeError } from '../shared/errors.js';
 import { writePublicFile } from './key-files.js';
 import { readBundleEnvelope, verifyEnvelopeSignature } from './open.js';
 import { headerSignaturePreimage } from './preimage.js';
-import { sha256Hex } from './primitives.js';
+import { createSuiteHash, labelledDigest, suiteNamed } from './suites.js';
 import { CRL_FILE, publicKeyOf } from './trust-store.js';
 import type { BundleHeader, NodeRole, PeerCertificate, TrustStore } from './types.js';
 
@@ -31,7 +31,10 @@ export async function inspectBundle(opts: {
   const base = {
     header: envelope.header,
     headerBytes: envelope.headerBytes.length,
-    headerDigest: `sha256:${sha256Hex(envelope.headerBytes)}`,
+    headerDigest: labelledDigest(
+      suiteNamed(envelope.header.suite),
+      createSuiteHash(suiteNamed(envelope.header.suite)).update(envelope.headerBytes).digest(),
+    ),
   };
   if (!opts.trust) {
     return {
@@ -88,7 +91,12 @@ export async function extractBundleEvidence(opts: {
     written.push(file);
   };
   putBinary(opts.outDir, 'header.json', envelope.headerBytes, written);
-  putBinary(opts.outDir, 'header.preimage', headerSignaturePreimage(envelope.headerBytes), written);
+  putBinary(
+    opts.outDir,
+    'header.preimage',
+    headerSignaturePreimage(envelope.headerBytes, envelope.header.suite),
+    written,
+  );
   putBinary(opts.outDir, 'header.sig', envelope.headerSignature, written);
   put('ca.cert.pem', opts.trust.caPem + '\n');
   const crl = join(opts.trust.dir, CRL_FILE);

@@ -1,18 +1,22 @@
 // Wrapping the per-bundle data key for one recipient (design 4): X25519 ECDH with a fresh ephemeral key,
-// HKDF-SHA256 bound to the bundle id and both public keys, AES-256-GCM over the data key.
+// HKDF-SHA256 bound to the bundle id and both public keys, AES-256-GCM over the data key. P-256
+// recipients (keys held in a PKCS#11 token) get the same construction over P-256 (key-wrap-p256.ts).
 import {
+  KeyObject,
   createCipheriv,
   createDecipheriv,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   hkdfSync,
-  type KeyObject,
 } from 'node:crypto';
+import { isP256 } from './certificates.js';
+import type { DecryptionKey } from './identity.js';
+import { unwrapDataKeyP256WithKey, wrapDataKeyP256 } from './key-wrap-p256.js';
 import { DATA_KEY_LENGTH, WRAPPED_KEY_LENGTH, X25519_KEY_LENGTH } from './limits.js';
 import { KEY_WRAP_KEY_LENGTH, KEY_WRAP_NONCE, keyWrapInfo } from './preimage.js';
 import { keyIdOf, spkiDerOf } from './primitives.js';
-import { X25519_WRAP_ALG, decodeBase64Strict } from './header.js';
+import { P256_WRAP_ALG, X25519_WRAP_ALG, decodeBase64Strict } from './header.js';
 import type { RecipientEntry } from './types.js';
 
 /** DER prefix of an X25519 SubjectPublicKeyInfo; the raw 32-byte key follows it. */
@@ -44,6 +48,16 @@ export function wrapDataKey(
   dataKey: Buffer,
   bundleId: string,
   recipientPublic: KeyObject,
+  ephemeralPrivate?: KeyObject,
+): RecipientEntry {
+  if (isP256(recipientPublic)) return wrapDataKeyP256(dataKey, bundleId, recipientPublic, ephemeralPrivate);
+  return wrapDataKeyX25519(dataKey, bundleId, recipientPublic, ephemeralPrivate);
+}
+
+function wrapDataKeyX25519(
+  dataKey: Buffer,
+  bundleId: string,
+  recipientPublic: KeyObject,
   ephemeralPrivate: KeyObject = generateKeyPairSync('x25519').privateKey,
 ): RecipientEntry {
   const epk = rawX25519PublicKey(ephemeralPrivate);
@@ -63,12 +77,18 @@ export function wrapDataKey(
   };
 }
 
-/** Unwraps the data key with one of our decryption keys; returns undefined if it does not open. */
+/**
+ * Unwraps the data key with one of our decryption keys; returns undefined if it does not open. A key
+ * held in a token unwraps through its Unwrapper, which throws KeyError if the token is unreachable.
+ */
 export function unwrapDataKey(
   entry: RecipientEntry,
   bundleId: string,
-  privateKey: KeyObject,
+  privateKey: DecryptionKey,
 ): Buffer | undefined {
+  if (!(privateKey instanceof KeyObject)) return privateKey.unwrap(entry, bundleId);
+  if (entry.alg === P256_WRAP_ALG) return unwrapDataKeyP256WithKey(entry, bundleId, privateKey);
+  if (entry.alg !== X25519_WRAP_ALG) return undefined;
   const epk = decodeBase64Strict(entry['epk'] ?? '', X25519_KEY_LENGTH);
   const wrapped = decodeBase64Strict(entry['wrappedKey'] ?? '', WRAPPED_KEY_LENGTH);
   if (!epk || !wrapped) return undefined;

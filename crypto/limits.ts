@@ -1,4 +1,4 @@
-// Hard limits of the intl-v1 bundle format (docs/bundle-format.md, "Limits"). Every one of them is checked
+// Hard limits of the bundle format, both suites (docs/bundle-format.md, "Limits"). Every one of them is checked
 // before the allocation or loop it would drive (style.md rule 5), on both the sealing and the opening side.
 
 /** Magic bytes at offset 0 of every bundle: ASCII "GBBNDL". */
@@ -24,9 +24,15 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** Segment frame: flags (u8) + ciphertext length (u32 BE). */
 export const FRAME_HEADER_LENGTH = 5;
 export const GCM_TAG_LENGTH = 16;
+/** Tag length of every segment in every suite: the GCM tag (intl-v1) or the truncated HMAC-SM3 (sm-v1). */
+export const SEGMENT_TAG_LENGTH = GCM_TAG_LENGTH;
 export const DATA_KEY_LENGTH = 32;
 export const X25519_KEY_LENGTH = 32;
+/** An uncompressed P-256 point (SEC 1): 0x04 || x (32) || y (32). */
+export const P256_POINT_LENGTH = 65;
 export const WRAPPED_KEY_LENGTH = DATA_KEY_LENGTH + GCM_TAG_LENGTH;
+/** sm-v1 wrapped data key: SM2 ciphertext C1 (65) || C3 (32) || C2 (32). */
+export const SM2_WRAPPED_KEY_LENGTH = 65 + 32 + DATA_KEY_LENGTH;
 export const FLAG_MORE = 0x00;
 export const FLAG_LAST = 0x01;
 /** Length limits for header strings, so a header cannot smuggle large blobs in a name field. */

@@ -1,18 +1,16 @@
 // Opening a received bundle (design 4): every refusal that can be decided from the header happens before
 // a single byte is decrypted, each with its own VerificationError code; the body is then streamed
 // segment by segment, and the final signature is checked before the last plaintext is released.
-import { createDecipheriv, createHash, type KeyObject } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VerificationError } from '../shared/errors.js';
 import { parseHeader } from './header.js';
-import { identitySecrets } from './identity.js';
-import { unwrapDataKey } from './key-wrap.js';
+import { identitySecrets, type DecryptionKey } from './identity.js';
 import {
   FLAG_LAST,
   FLAG_MORE,
   FORMAT_VERSION,
   FRAME_HEADER_LENGTH,
-  GCM_TAG_LENGTH,
+  SEGMENT_TAG_LENGTH,
   MAGIC,
   MAX_CLOCK_SKEW_MS,
   MAX_HEADER_BYTES,
@@ -21,9 +19,8 @@ import {
   MAX_SIGNATURE_BYTES,
   PREFIX_LENGTH,
 } from './limits.js';
-import { finalSignaturePreimage, headerSignaturePreimage, segmentNonce } from './preimage.js';
-import { sha256 } from './primitives.js';
-import { verifyPreimage } from './signing.js';
+import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
+import { createSuiteHash, labelledDigest, suiteNamed } from './suites.js';
 import { publicKeyOf, resolveSigner } from './trust-store.js';
 import type { BundleHeader, Identity, NodeRole, PeerCertificate, TrustStore } from './types.js';
 
@@ -46,7 +43,7 @@ export interface OpenedBundle {
    * never commits unverified data. Can be iterated once.
    */
   body: AsyncIterable<Buffer>;
-  /** Available after body was fully consumed: 'sha256:<hex>' of the plaintext. */
+  /** Available after body was fully consumed: 'sha256:<hex>' (intl-v1) or 'sm3:<hex>' (sm-v1) of the plaintext. */
   plaintextDigest(): string;
 }
 
@@ -68,7 +65,8 @@ class SequentialReader {
   ) {}
 
   async read(length: number, what: string): Promise<Buffer> {
-    const buffer = Buffer.alloc(length);
+    // Not zero-filled: the buffer is either filled completely or dropped with the error below.
+    const buffer = Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
       const { bytesRead } = await this.handle.read(buffer, filled, length - filled, this.position + filled);
@@ -189,10 +187,12 @@ export function verifyEnvelopeSignature(
 ): PeerCertificate {
   const { header } = envelope;
   const signer = resolveSigner(trust, header.sender, now, expectSenderRole, where);
+  // A signer whose key does not belong to the header's suite fails here too (e.g. Ed25519 under sm-v1).
+  const suite = suiteNamed(header.suite);
   if (
-    !verifyPreimage(
+    !suite.verify(
       publicKeyOf(signer),
-      headerSignaturePreimage(envelope.headerBytes),
+      headerSignaturePreimage(envelope.headerBytes, suite.name),
       envelope.headerSignature,
     )
   ) {
@@ -251,7 +251,11 @@ export function verifyEnvelope(
     });
   }
   for (const entry of ours) {
-    const dataKey = unwrapDataKey(entry, header.bundleId, secrets.encKeys.get(entry.keyId) as KeyObject);
+    const dataKey = suiteNamed(header.suite).unwrapKey(
+      entry,
+      header.bundleId,
+      secrets.encKeys.get(entry.keyId) as DecryptionKey,
+    );
     if (dataKey) return { signer, dataKey };
   }
   throw new VerificationError(
@@ -269,7 +273,8 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
   const envelope = await readBundleEnvelope(req.path);
   const where = `${req.path}, bundle ${envelope.header.bundleId}`;
   const { signer, dataKey } = verifyEnvelope(envelope, req, where);
-  const headerDigest = sha256(envelope.headerBytes);
+  const suite = suiteNamed(envelope.header.suite);
+  const headerDigest = createSuiteHash(suite).update(envelope.headerBytes).digest();
   let digest: string | undefined;
   let started = false;
 
@@ -278,25 +283,30 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
     try {
       const reader = new SequentialReader(handle, envelope.bodyOffset, where);
       const segmentSize = envelope.header.segmentSize;
-      const plaintextHash = createHash('sha256');
+      const plaintextHash = createSuiteHash(suite);
+      const segments = suite.segmentCipher(dataKey, headerDigest);
       let counter = 0;
       let total = 0;
-      for (;;) {
-        const frame = await reader.read(FRAME_HEADER_LENGTH, `frame of segment ${counter}`);
+      let readCount = 0;
+      let readTotal = 0;
+      /** Reads and checks the next frame, then starts opening its segment (in the thread pool for intl-v1). */
+      const startNext = async (): Promise<{ last: boolean; opening: Promise<Buffer> }> => {
+        const index = readCount;
+        const frame = await reader.read(FRAME_HEADER_LENGTH, `frame of segment ${index}`);
         const flags = frame[0];
         const length = frame.readUInt32BE(1);
         const last = flags === FLAG_LAST;
-        const maxLength = segmentSize + GCM_TAG_LENGTH;
+        const maxLength = segmentSize + SEGMENT_TAG_LENGTH;
         // Only a last segment may be short; any other shape is a damaged or forged frame.
         if (
           (flags !== FLAG_LAST && flags !== FLAG_MORE) ||
           (!last && length !== maxLength) ||
-          length < GCM_TAG_LENGTH ||
+          length < SEGMENT_TAG_LENGTH ||
           length > maxLength
         ) {
-          throw tampered(`segment ${counter} has an invalid frame (flags ${flags}, length ${length})`, where);
+          throw tampered(`segment ${index} has an invalid frame (flags ${flags}, length ${length})`, where);
         }
-        if (counter >= MAX_SEGMENTS || total + length - GCM_TAG_LENGTH > MAX_PLAINTEXT_BYTES) {
+        if (index >= MAX_SEGMENTS || readTotal + length - SEGMENT_TAG_LENGTH > MAX_PLAINTEXT_BYTES) {
           throw new VerificationError(
             'VERIFY_LIMIT_EXCEEDED',
             `Bundle body exceeds ${MAX_PLAINTEXT_BYTES} bytes`,
@@ -305,23 +315,37 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
             },
           );
         }
-        const sealed = await reader.read(length, `segment ${counter}`);
-        let plaintext: Buffer;
-        try {
-          const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(counter, last));
-          decipher.setAAD(headerDigest);
-          decipher.setAuthTag(sealed.subarray(length - GCM_TAG_LENGTH));
-          plaintext = Buffer.concat([
-            decipher.update(sealed.subarray(0, length - GCM_TAG_LENGTH)),
-            decipher.final(),
-          ]);
-        } catch (error) {
+        const sealed = await reader.read(length, `segment ${index}`);
+        readCount += 1;
+        readTotal += length - SEGMENT_TAG_LENGTH;
+        const opening = segments.open(index, last, sealed).catch((error: unknown) => {
           throw tampered(
-            `segment ${counter} fails authentication (altered, reordered or spliced)`,
+            `segment ${index} fails authentication (altered, reordered or spliced)`,
             where,
             error,
           );
+        });
+        opening.catch(() => undefined); // awaited by the loop; observed here against unhandled rejections
+        return { last, opening };
+      };
+      // Pipelined on two cores: segment i+1 is read and being decrypted while this thread hashes segment i
+      // and the consumer handles it. A problem with segment i+1 is reported only after segment i was
+      // released, exactly as without the pipeline; nothing after a bad segment is ever released.
+      let next = startNext();
+      next.catch(() => undefined);
+      for (;;) {
+        const current = await next;
+        const plaintext = await current.opening;
+        if (!current.last) {
+          next = startNext();
+          next.catch(() => undefined);
+          // Let the read finish and the decryption start before hashing (errors surface next time round).
+          await next.then(
+            () => undefined,
+            () => undefined,
+          );
         }
+        const last = current.last;
         plaintextHash.update(plaintext);
         total += plaintext.length;
         counter += 1;
@@ -347,13 +371,11 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           });
         }
         const plaintextDigest = plaintextHash.digest();
-        const preimage = finalSignaturePreimage({
-          headerDigest,
-          plaintextDigest,
-          segmentCount: counter,
-          plaintextLength: total,
-        });
-        if (!verifyPreimage(publicKeyOf(signer), preimage, finalSignature)) {
+        const preimage = finalSignaturePreimage(
+          { headerDigest, plaintextDigest, segmentCount: counter, plaintextLength: total },
+          suite.name,
+        );
+        if (!suite.verify(publicKeyOf(signer), preimage, finalSignature)) {
           throw new VerificationError(
             'VERIFY_FINAL_SIGNATURE',
             'Final signature over the body does not verify',
@@ -363,7 +385,7 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
             },
           );
         }
-        digest = `sha256:${plaintextDigest.toString('hex')}`;
+        digest = labelledDigest(suite, plaintextDigest);
         if (plaintext.length > 0) yield plaintext;
         return;
       }

@@ -1,15 +1,16 @@
-// Sealing a bundle (design 4, docs/bundle-format.md): stream the body into fixed-size AES-256-GCM
+// Sealing a bundle (design 4, docs/bundle-format.md): stream the body into fixed-size authenticated
 // segments under a fresh data key, wrap that key for each recipient inside the signed header, and end
 // with a signature over the header digest and the plaintext digest. Memory holds one segment at a time.
-import { createCipheriv, createHash, randomBytes, type KeyObject } from 'node:crypto';
+// What differs between suites (AES-256-GCM or SM4-CTR+HMAC-SM3, X25519 or SM2 wrap, SHA-256 or SM3,
+// Ed25519/P-256 or SM2 signatures) sits behind the Suite interface (suites.ts).
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { publishFile, temporaryNameFor } from '../shared/atomic-file.js';
 import { BridgeError, BundleError, KeyError, VerificationError } from '../shared/errors.js';
-import { INTL_SUITE, encodeHeader, parseHeader } from './header.js';
+import { SUPPORTED_SUITES, encodeHeader, parseHeader } from './header.js';
 import { identitySecrets } from './identity.js';
-import { wrapDataKey } from './key-wrap.js';
 import {
   DATA_KEY_LENGTH,
   DEFAULT_SEGMENT_SIZE,
@@ -23,9 +24,9 @@ import {
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
 } from './limits.js';
-import { finalSignaturePreimage, headerSignaturePreimage, segmentNonce } from './preimage.js';
-import { randomBundleId, sha256 } from './primitives.js';
-import { signPreimage } from './signing.js';
+import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
+import { randomBundleId } from './primitives.js';
+import { createSuiteHash, defaultSuiteFor, labelledDigest, suiteNamed, type Suite } from './suites.js';
 import { publicKeyOf } from './trust-store.js';
 import type { BundleDescription, BundleHeader, Identity, PeerCertificate, SuiteName } from './types.js';
 
@@ -53,7 +54,7 @@ export interface SealResult {
 export interface SealRandomness {
   bundleId?: string;
   dataKey?: Buffer;
-  /** One X25519 private key per recipient, in recipient order. */
+  /** One ephemeral private key per recipient, in recipient order (X25519 for intl-v1, SM2 for sm-v1). */
   ephemeralKeys?: KeyObject[];
 }
 
@@ -64,12 +65,23 @@ export async function sealBundle(req: SealRequest): Promise<SealResult> {
 
 export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): Promise<SealResult> {
   const where = req.outputPath;
-  const suite = req.suite ?? INTL_SUITE;
-  if (suite !== INTL_SUITE) {
-    throw new BundleError('BUNDLE_MALFORMED', `Suite ${suite} is not available in this build`, {
+  if (req.suite !== undefined && !SUPPORTED_SUITES.includes(req.suite)) {
+    throw new BundleError('BUNDLE_MALFORMED', `Unknown suite ${String(req.suite)}`, {
       where,
-      hint: `Use suite ${INTL_SUITE}; the national suite (SM2/SM3/SM4) is not implemented yet`,
+      hint: `Use one of ${SUPPORTED_SUITES.join(', ')}`,
     });
+  }
+  // Without an explicit suite a node seals with the suite of its own signing key.
+  const suite = req.suite ? suiteNamed(req.suite) : defaultSuiteFor(req.identity);
+  if (!suite.acceptsSigner(req.identity.signAlgorithm)) {
+    throw new KeyError(
+      'KEY_INVALID',
+      `Suite ${suite.name} needs an ${suite.signingKeys} signing key; ${req.identity.name} signs with ${req.identity.signAlgorithm}`,
+      {
+        where: req.identity.keysDir,
+        hint: 'Seal with the suite the node was issued for (bridge-keys issue --suite), or issue keys for this suite',
+      },
+    );
   }
   const segmentSize = req.segmentSize ?? DEFAULT_SEGMENT_SIZE;
   if (
@@ -85,7 +97,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       },
     );
   }
-  const recipients = checkRecipients(req.recipients, where);
+  const recipients = checkRecipients(req.recipients, suite, where);
   const secrets = identitySecrets(req.identity);
   const createdAt = validDate(req.description.createdAt ?? new Date(), 'createdAt', where);
   const own = req.identity.signCertificate;
@@ -105,11 +117,11 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
   const d = req.description;
   const header: BundleHeader = {
     format: FORMAT_VERSION,
-    suite: INTL_SUITE,
+    suite: suite.name,
     bundleId,
     sender: { name: req.identity.name, keyId: req.identity.signKeyId },
     recipients: recipients.map((cert, index) =>
-      wrapDataKey(dataKey, bundleId, publicKeyOf(cert), fixed.ephemeralKeys?.[index]),
+      suite.wrapKey(dataKey, bundleId, publicKeyOf(cert), fixed.ephemeralKeys?.[index]),
     ),
     dataset: d.dataset,
     contract: d.contract,
@@ -129,8 +141,8 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     const detail = error instanceof VerificationError ? error.message : String(error);
     throw new BundleError('BUNDLE_MALFORMED', `Refusing to seal: ${detail}`, { where, cause: error });
   }
-  const headerDigest = sha256(headerBytes);
-  const headerSignature = signPreimage(secrets.signKey, headerSignaturePreimage(headerBytes));
+  const headerDigest = createSuiteHash(suite).update(headerBytes).digest();
+  const headerSignature = suite.sign(secrets.signKey, headerSignaturePreimage(headerBytes, suite.name));
 
   mkdirSync(dirname(req.outputPath), { recursive: true });
   const temp = temporaryNameFor(req.outputPath);
@@ -144,19 +156,28 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     prefix.writeUInt32BE(headerBytes.length, MAGIC.length + 2);
     await out.write(prefix, headerBytes, u16(headerSignature.length), headerSignature);
 
-    const plaintextHash = createHash('sha256');
+    const plaintextHash = createSuiteHash(suite);
+    const segments = suite.segmentCipher(dataKey, headerDigest);
     let counter = 0;
     let total = 0;
+    // Pipelined on two cores: the segment cipher may run in the thread pool (intl-v1) while this thread
+    // hashes the plaintext, and the previous segment's write is still in flight (at most one).
+    let writing: Promise<void> = Promise.resolve();
     const emit = async (plaintext: Buffer, last: boolean): Promise<void> => {
       if (counter >= MAX_SEGMENTS) throw new BundleError('BUNDLE_TOO_LARGE', 'Too many segments', { where });
-      const cipher = createCipheriv('aes-256-gcm', dataKey, segmentNonce(counter, last));
-      cipher.setAAD(headerDigest);
-      const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+      const sealing = segments.seal(counter, last, plaintext);
+      plaintextHash.update(plaintext);
+      const sealed = await sealing;
       const frame = Buffer.alloc(5);
       frame[0] = last ? FLAG_LAST : FLAG_MORE;
-      frame.writeUInt32BE(ciphertext.length, 1);
-      await out.write(frame, ciphertext);
-      plaintextHash.update(plaintext);
+      frame.writeUInt32BE(
+        sealed.reduce((sum, part) => sum + part.length, 0),
+        1,
+      );
+      await writing;
+      writing = out.write(frame, ...sealed);
+      // Observed here so that a failing write is not an unhandled rejection; it is awaited next time.
+      writing.catch(() => undefined);
       counter += 1;
     };
     // A full segment is only emitted once more data arrives, so the last one is always flagged last.
@@ -188,15 +209,14 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       }
     }
     await emit(pending.subarray(0, filled), true);
+    await writing;
     const plaintextDigest = plaintextHash.digest();
-    const finalSignature = signPreimage(
+    const finalSignature = suite.sign(
       secrets.signKey,
-      finalSignaturePreimage({
-        headerDigest,
-        plaintextDigest,
-        segmentCount: counter,
-        plaintextLength: total,
-      }),
+      finalSignaturePreimage(
+        { headerDigest, plaintextDigest, segmentCount: counter, plaintextLength: total },
+        suite.name,
+      ),
     );
     await out.write(u16(finalSignature.length), finalSignature);
     await handle.close();
@@ -207,7 +227,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       header,
       path: req.outputPath,
       bytes: out.position,
-      plaintextDigest: `sha256:${plaintextDigest.toString('hex')}`,
+      plaintextDigest: labelledDigest(suite, plaintextDigest),
     };
   } catch (error) {
     await handle?.close().catch(() => undefined);
@@ -235,7 +255,7 @@ function validDate(value: Date, field: string, where: string): Date {
   return value;
 }
 
-function checkRecipients(recipients: PeerCertificate[], where: string): PeerCertificate[] {
+function checkRecipients(recipients: PeerCertificate[], suite: Suite, where: string): PeerCertificate[] {
   if (recipients.length === 0) {
     throw new BundleError(
       'BUNDLE_MALFORMED',
@@ -252,11 +272,13 @@ function checkRecipients(recipients: PeerCertificate[], where: string): PeerCert
     });
   }
   for (const cert of recipients) {
-    if (cert.usage !== 'encrypt' || publicKeyOf(cert).asymmetricKeyType !== 'x25519') {
+    // intl-v1: X25519 keys, or P-256 keys (held in a PKCS#11 token), each with its own wrap
+    // (key-wrap.ts); sm-v1: SM2 keys. The rule per suite is Suite.acceptsRecipient.
+    if (cert.usage !== 'encrypt' || !suite.acceptsRecipient(publicKeyOf(cert))) {
       throw new BundleError(
         'BUNDLE_MALFORMED',
-        `Recipient ${cert.name} key ${cert.keyId} is not an X25519 encryption certificate`,
-        { where },
+        `Recipient ${cert.name} key ${cert.keyId} is not an ${suite.recipientKeys} encryption certificate, as suite ${suite.name} needs`,
+        { where, hint: 'Both nodes of a lane must be issued for the same suite (bridge-keys issue --suite)' },
       );
     }
   }
@@ -269,7 +291,13 @@ class SequentialWriter {
   position = 0;
   constructor(private readonly handle: FileHandle) {}
   async write(...buffers: Uint8Array[]): Promise<void> {
-    for (const buffer of buffers) {
+    // One system call for a frame and its segment; a short write (rare) is finished piece by piece.
+    const total = buffers.reduce((sum, b) => sum + b.length, 0);
+    const { bytesWritten } = await this.handle.writev(buffers, this.position);
+    this.position += bytesWritten;
+    if (bytesWritten === total) return;
+    const rest = Buffer.concat(buffers).subarray(bytesWritten);
+    for (const buffer of [rest]) {
       let offset = 0;
       while (offset < buffer.length) {
         const { bytesWritten } = await this.handle.write(

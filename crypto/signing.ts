@@ -1,9 +1,12 @@
 // Signatures over pre-images: Ed25519 (pure, the pre-image is signed as is) or ECDSA P-256 with
 // SHA-256 and DER-encoded signatures, matching what `openssl pkeyutl -verify -rawin` checks.
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { KeyObject, sign, verify } from 'node:crypto';
 import { signingAlgorithmOf } from './certificates.js';
+import type { SigningKey } from './identity.js';
 
-export function signPreimage(privateKey: KeyObject, preimage: Uint8Array): Buffer {
+/** Signs with a key held here, or through a Signer whose key stays elsewhere (a PKCS#11 token). */
+export function signPreimage(privateKey: SigningKey, preimage: Uint8Array): Buffer {
+  if (!(privateKey instanceof KeyObject)) return privateKey.sign(preimage);
   const algorithm = signingAlgorithmOf(privateKey);
   if (algorithm === 'ed25519') return sign(null, preimage, privateKey);
   if (algorithm === 'ecdsa-p256') return sign('sha256', preimage, { key: privateKey, dsaEncoding: 'der' });

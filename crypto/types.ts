@@ -74,7 +74,7 @@ export interface Identity {
   readonly name: string;
   readonly role: NodeRole;
   readonly signKeyId: string;
-  readonly signAlgorithm: 'ed25519' | 'ecdsa-p256';
+  readonly signAlgorithm: 'ed25519' | 'ecdsa-p256' | 'sm2';
   /** Key ids of every decryption key held: the current one first, then kept older ones. */
   readonly encKeyIds: readonly string[];
   readonly keysDir: string;

@@ -7,8 +7,13 @@ import { openOuterContext, openTarget } from './context.js';
 import { runOuterDaemon } from './daemon.js';
 import { importOnce } from './import.js';
 import { initOuterNode } from './init.js';
-import { planSchema } from './schema.js';
-import { SqliteTarget } from './targets/sqlite-target.js';
+import { ConfigError } from '../shared/errors.js';
+import { assertSchema, checkTargetSchema } from './bank-mapping.js';
+import { dropQuarantined, listQuarantine, retryQuarantined, showQuarantined } from './quarantine.js';
+import { planSchema, planSchemaFor } from './schema.js';
+import { OuterState } from './state.js';
+import { formatStatus, nodeStatus } from './status.js';
+import type { TargetKind } from './targets/target-writer.js';
 
 const DEFAULT_CONFIG = 'outer-node.yaml';
 
@@ -29,7 +34,12 @@ program
   .option('--force', 'overwrite an existing configuration')
   .action(
     action((dir: string, opts: { name: string; sender: string; target: string; force?: boolean }) => {
-      const created = initOuterNode(dir, { name: opts.name, sender: opts.sender, targetPath: opts.target, force: opts.force ?? false });
+      const created = initOuterNode(dir, {
+        name: opts.name,
+        sender: opts.sender,
+        targetPath: opts.target,
+        force: opts.force ?? false,
+      });
       process.stdout.write(`created:\n${created.map((c) => `  ${c}`).join('\n')}\n`);
       process.stdout.write(
         `next: issue keys with 'bridge-keys issue --role outer --name ${opts.name} --out ${dir}/keys', import the county's certificate into ${dir}/trust, then 'outer-node schema apply --config ${dir}/outer-node.yaml'\n`,
@@ -44,18 +54,33 @@ program
   .action(
     action((opts: { config: string }) => {
       const settings = loadOuterConfig(opts.config);
-      process.stdout.write(`${settings.path}: valid (${Object.keys(settings.config.datasets).length} dataset(s))\n`);
+      process.stdout.write(
+        `${settings.path}: valid (${Object.keys(settings.config.datasets).length} dataset(s))\n`,
+      );
     }),
   );
 
-const schema = program.command('schema').description('create the mapped tables in the bank database');
+const schema = program
+  .command('schema')
+  .description('create the mapped tables in the bank database, or check them');
 schema
   .command('plan')
-  .description('print the DDL that would create the mapped tables')
+  .description('print the DDL that would create the mapped tables (for the configured database, or --kind)')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--kind <kind>', 'sqlite, postgres or mariadb: print DDL for that kind without connecting')
   .action(
-    action(async (opts: { config: string }) => {
+    action(async (opts: { config: string; kind?: string }) => {
       const settings = loadOuterConfig(opts.config);
+      if (opts.kind) {
+        if (!['sqlite', 'postgres', 'mariadb'].includes(opts.kind)) {
+          throw new ConfigError(
+            'CONFIG_INVALID',
+            `--kind ${opts.kind} is not one of sqlite, postgres, mariadb`,
+          );
+        }
+        process.stdout.write(`${planSchemaFor(settings, opts.kind as TargetKind)}\n`);
+        return;
+      }
       const target = openTarget(settings);
       try {
         process.stdout.write(`${planSchema(settings, target)}\n`);
@@ -74,9 +99,29 @@ schema
       const target = openTarget(settings);
       try {
         const ddl = planSchema(settings, target);
-        if (target instanceof SqliteTarget) target.exec(ddl);
+        await target.exec(ddl);
         await target.prepare();
         process.stdout.write(`applied to ${target.description}:\n${ddl}\n`);
+      } finally {
+        await target.close();
+      }
+    }),
+  );
+schema
+  .command('check')
+  .description('check the mapping against the live bank schema: every problem and warning at once')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const target = openTarget(settings);
+      try {
+        const check = await checkTargetSchema(settings, target);
+        for (const warning of check.warnings) process.stdout.write(`warning: ${warning}\n`);
+        assertSchema(check, target.description);
+        process.stdout.write(
+          `${target.description}: the mapping fits (${check.shapes.size} table(s), ${check.warnings.length} warning(s))\n`,
+        );
       } finally {
         await target.close();
       }
@@ -88,20 +133,33 @@ program
   .description('import what is in the inbox now, then exit')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('--once', 'one pass and exit (the default for this command)')
-  .option('--settle <ms>', 'claim files only once unchanged for this long', '1000')
+  .option('--settle <ms>', 'claim files only once unchanged for this long (default: import.settle)')
+  .option('--workers <n>', 'workers side by side (default 1)')
   .option('-v, --verbose', 'log each bundle')
   .action(
-    action(async (opts: { config: string; settle: string; verbose?: boolean }) => {
+    action(async (opts: { config: string; settle?: string; workers?: string; verbose?: boolean }) => {
       const ctx = await openOuterContext(opts.config, cliLogger('outer-node', opts.verbose));
       try {
         const started = Date.now();
-        const total = { applied: 0, rows: 0, duplicates: 0, quarantined: 0, waiting: 0, retrying: 0 };
+        const total = {
+          applied: 0,
+          rows: 0,
+          duplicates: 0,
+          quarantined: 0,
+          waiting: 0,
+          retrying: 0,
+          rejected: 0,
+        };
         for (;;) {
-          const pass = await importOnce(ctx, { settleMs: Number(opts.settle) });
+          const pass = await importOnce(ctx, {
+            ...(opts.settle !== undefined ? { settleMs: Number(opts.settle) } : {}),
+            workers: Number(opts.workers ?? 1),
+          });
           total.applied += pass.applied;
           total.rows += pass.rows;
           total.duplicates += pass.duplicates;
           total.quarantined += pass.quarantined;
+          total.rejected += pass.rejected;
           total.waiting = pass.waiting;
           total.retrying = pass.retrying;
           if (pass.unsettled === 0) break;
@@ -109,7 +167,7 @@ program
         }
         const seconds = (Date.now() - started) / 1000;
         process.stdout.write(
-          `applied ${total.applied} bundle(s), ${total.rows} rows in ${seconds.toFixed(1)} s; ${total.duplicates} duplicate(s), ${total.quarantined} quarantined, ${total.waiting} waiting, ${total.retrying} retrying\n`,
+          `applied ${total.applied} bundle(s), ${total.rows} rows in ${seconds.toFixed(1)} s; ${total.duplicates} duplicate(s), ${total.quarantined} quarantined, ${total.waiting} waiting, ${total.retrying} retrying, ${total.rejected} row(s) rejected\n`,
         );
       } finally {
         await ctx.close();
@@ -121,13 +179,14 @@ program
   .command('run')
   .description('run as a daemon: watch the inbox and import until SIGINT/SIGTERM')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--workers <n>', 'workers in this process (default: import.workers)')
   .action(
-    action(async (opts: { config: string }) => {
+    action(async (opts: { config: string; workers?: string }) => {
       const logger = cliLogger('outer-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
       const ctx = await openOuterContext(opts.config, logger);
       try {
-        await runOuterDaemon(ctx, stopSignal());
+        await runOuterDaemon(ctx, stopSignal(), opts.workers ? { workers: Number(opts.workers) } : {});
       } finally {
         await ctx.close();
       }
@@ -136,23 +195,87 @@ program
 
 program
   .command('status')
-  .description('task counts by state and the last sequence applied per stream')
+  .description('per stream: last sequence applied, gaps, retrying tasks, quarantine count, lag')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--json', 'print JSON')
   .action(
-    action(async (opts: { config: string }) => {
+    action(async (opts: { config: string; json?: boolean }) => {
       const ctx = await openOuterContext(opts.config, cliLogger('outer-node'));
       try {
-        const counts = ctx.state.counts();
-        process.stdout.write(`tasks: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'}\n`);
-        const streams = new Set(ctx.state.list().flatMap((t) => (t.stream ? [t.stream] : [])));
-        for (const stream of streams) {
-          process.stdout.write(`${stream}: last sequence applied ${await ctx.target.lastApplied(stream)}\n`);
-        }
-        for (const task of ctx.state.list('quarantined')) {
-          process.stdout.write(`quarantined ${task.file}: ${task.reason ?? ''}\n`);
-        }
+        const status = await nodeStatus(ctx);
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`,
+        );
       } finally {
         await ctx.close();
+      }
+    }),
+  );
+
+const quarantineCommand = program
+  .command('quarantine')
+  .description('bundles refused for good: list, show, retry, drop');
+quarantineCommand
+  .command('list')
+  .description('every quarantined file with its reason')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action((opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const entries = listQuarantine(settings.folders.quarantine);
+      if (entries.length === 0) process.stdout.write('quarantine is empty\n');
+      for (const e of entries) {
+        const where = e.stream ? ` ${e.stream}#${e.sequence ?? '?'}` : '';
+        process.stdout.write(
+          `${e.file}${where} [${e.code}] ${e.at}\n  ${e.reason.split('\n').join('\n  ')}\n`,
+        );
+      }
+    }),
+  );
+quarantineCommand
+  .command('show')
+  .description('the reason and the signed header of one quarantined file')
+  .argument('<file>', 'file name as listed')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (file: string, opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const shown = await showQuarantined(settings.folders.quarantine, file);
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    }),
+  );
+quarantineCommand
+  .command('retry')
+  .description('put a quarantined file back into the inbox (after fixing the cause)')
+  .argument('<file>', 'file name as listed')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action((file: string, opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const state = new OuterState(settings.folders.state);
+      try {
+        process.stdout.write(
+          `returned to the inbox: ${retryQuarantined(settings.folders.quarantine, settings.folders.inbox, file, state)}\n`,
+        );
+      } finally {
+        state.close();
+      }
+    }),
+  );
+quarantineCommand
+  .command('drop')
+  .description('delete a quarantined file for good')
+  .argument('<file>', 'file name as listed')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action((file: string, opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const state = new OuterState(settings.folders.state);
+      try {
+        dropQuarantined(settings.folders.quarantine, file, state);
+        process.stdout.write(`dropped ${file}\n`);
+      } finally {
+        state.close();
       }
     }),
   );

@@ -4,6 +4,8 @@ import type { Logger } from '../shared/logger.js';
 import { readPassphrase } from '../shared/secrets.js';
 import { loadOuterConfig, type OuterSettings } from './config.js';
 import { OuterState } from './state.js';
+import { MariadbTarget } from './targets/mariadb-target.js';
+import { PostgresTarget } from './targets/postgres-target.js';
 import { SqliteTarget } from './targets/sqlite-target.js';
 import type { TargetWriter } from './targets/target-writer.js';
 
@@ -12,14 +14,25 @@ export interface OuterContext {
   state: OuterState;
   identity: Identity;
   trust: TrustStore;
+  /** The target of the context's first worker; further workers open their own connections. */
   target: TargetWriter;
   logger: Logger;
+  /** Run by close() before the state and the target are closed (workers release their claims). */
+  readonly cleanups: (() => Promise<void> | void)[];
   close(): Promise<void>;
 }
 
+/** Opens one connection (or file handle) to the configured bank database. */
 export function openTarget(settings: OuterSettings): TargetWriter {
   const spec = settings.config.target;
-  return new SqliteTarget(settings.resolve(spec.path));
+  switch (spec.kind) {
+    case 'sqlite':
+      return new SqliteTarget(settings.resolve(spec.path));
+    case 'postgres':
+      return new PostgresTarget(spec);
+    case 'mariadb':
+      return new MariadbTarget(spec);
+  }
 }
 
 export async function openOuterContext(configPath: string, logger: Logger): Promise<OuterContext> {
@@ -34,8 +47,14 @@ export async function openOuterContext(configPath: string, logger: Logger): Prom
   const identity = await loadIdentity({ keysDir: settings.folders.keys, passphrase });
   const trust = await loadTrustStore(settings.folders.trust);
   const target = openTarget(settings);
-  await target.prepare();
+  try {
+    await target.prepare();
+  } catch (error) {
+    await target.close();
+    throw error;
+  }
   const state = new OuterState(settings.folders.state);
+  const cleanups: (() => Promise<void> | void)[] = [];
   return {
     settings,
     state,
@@ -43,7 +62,9 @@ export async function openOuterContext(configPath: string, logger: Logger): Prom
     trust,
     target,
     logger,
+    cleanups,
     async close() {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
       state.close();
       await target.close();
     },

@@ -1,36 +1,66 @@
 // `outer-node run`: watches the inbox (chokidar, plus a periodic scan as a safety net) and imports
-// until SIGINT/SIGTERM. The current transaction finishes before the daemon stops.
+// with N workers until SIGINT/SIGTERM. Each worker has its own claim folder, lease and database
+// connection; the current transactions finish before the daemon stops.
 import { watch } from 'chokidar';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import type { OuterContext } from './context.js';
-import { importOnce } from './import.js';
+import { contextWorkers, ensureSchema, workerPass, type ImportWorker } from './import.js';
 
 export interface Stopper {
   readonly stopped: boolean;
   wait(ms: number): Promise<void>;
 }
 
-export async function runOuterDaemon(ctx: OuterContext, stop: Stopper): Promise<void> {
+export interface DaemonOptions {
+  /** Workers in this process (default: import.workers from the configuration). */
+  workers?: number;
+}
+
+export async function runOuterDaemon(
+  ctx: OuterContext,
+  stop: Stopper,
+  options: DaemonOptions = {},
+): Promise<void> {
   const poll = parseDuration(ctx.settings.config.import.poll_interval) ?? 2000;
-  let wake: (() => void) | undefined;
+  // Refuse to start when the bank schema does not fit the mapping (every problem listed).
+  await ensureSchema(ctx);
+  const workers = contextWorkers(ctx, options.workers ?? ctx.settings.config.import.workers);
+  const wakers = new Set<() => void>();
+  const wakeAll = (): void => {
+    for (const wake of wakers) wake();
+  };
   const watcher = watch(ctx.settings.folders.inbox, { depth: 0, ignoreInitial: true });
-  watcher.on('add', () => wake?.());
-  watcher.on('error', (error) => ctx.logger.warn({ err: describeError(error) }, 'inbox watcher error; periodic scan continues'));
-  ctx.logger.info({ node: ctx.settings.config.node.name }, 'outer node running');
-  try {
+  watcher.on('add', wakeAll);
+  watcher.on('change', wakeAll);
+  watcher.on('error', (error) =>
+    ctx.logger.warn({ err: describeError(error) }, 'inbox watcher error; periodic scan continues'),
+  );
+  ctx.logger.info({ node: ctx.settings.config.node.name, workers: workers.length }, 'outer node running');
+
+  const loop = async (worker: ImportWorker): Promise<void> => {
     while (!stop.stopped) {
+      let busy = false;
+      let soon = false;
       try {
-        const summary = await importOnce(ctx);
-        if (summary.applied + summary.quarantined + summary.duplicates > 0) {
-          ctx.logger.info(summary, 'import pass');
-        }
+        const summary = await workerPass(ctx, worker);
+        busy = summary.applied + summary.quarantined + summary.duplicates > 0;
+        soon = summary.unsettled > 0 || summary.retrying > 0;
+        if (busy) ctx.logger.info({ worker: worker.folder.id, ...summary }, 'import pass');
       } catch (error) {
         ctx.logger.error({ err: describeError(error) }, 'import pass failed; retrying at the next scan');
       }
-      await Promise.race([stop.wait(poll), new Promise<void>((resolve) => (wake = resolve))]);
-      wake = undefined;
+      if (busy || stop.stopped) continue; // something moved: look again at once
+      let wake: (() => void) | undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      if (wake) wakers.add(wake);
+      // Retries and unsettled files are looked at again sooner than the poll interval.
+      await Promise.race([stop.wait(soon ? Math.min(poll, 500) : poll), woken]);
+      if (wake) wakers.delete(wake);
     }
+  };
+  try {
+    await Promise.all(workers.map((worker) => loop(worker)));
   } finally {
     await watcher.close();
   }

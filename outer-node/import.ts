@@ -1,17 +1,45 @@
-// Import: claim bundles from the inbox by atomic rename, order them per stream, verify and open each
-// (crypto module), check the contract, map to the bank's table and apply rows plus the ledger row in
-// one transaction. Permanent problems go to quarantine with a readable reason; transient ones stay
-// claimed and are retried.
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
+// Import (design 6): claim bundles from the inbox by atomic rename into a worker's private folder,
+// read each header and queue the file under its stream, then apply each stream in sequence order under
+// a stream lock: verify and open (crypto module), check the contract, map to the bank's table, load rows
+// plus the ledger row in one transaction. Permanent problems go to quarantine with a readable reason;
+// transient ones are retried with exponential backoff; a gap in a stream is waited for.
+//
+// Half-written files: a file is claimed only once unchanged for import.settle. A naive ferry that
+// writes in place may still pause longer than that; the claim (a rename) does not disturb it, because
+// it keeps writing into the same inode. So a bundle that turns out truncated (VERIFY_TRUNCATED) and was
+// modified less than import.truncated_grace ago is left where it is and tried again later; only a file
+// that stayed truncated for the whole grace period is quarantined as truncated.
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import { fingerprintContract, openBundle, readBundleHeader, type BundleHeader } from '../crypto/index.js';
-import { isTemporaryName } from '../shared/atomic-file.js';
+import { isTemporaryName, writeFileAtomicSync } from '../shared/atomic-file.js';
+import { parseDuration } from '../shared/config-loader.js';
 import { canonicalContract, findContract } from '../shared/contracts.js';
 import { BundleError, MappingError, VerificationError, describeError, errorCode } from '../shared/errors.js';
 import type { ContractValue } from '../shared/mapping.js';
 import { decodePayload, type PayloadPreamble } from '../shared/payload.js';
-import type { OuterContext } from './context.js';
-import type { TablePlan } from './targets/target-writer.js';
+import { maskResidentId, maskResidentIdsInText } from '../shared/resident-id.js';
+import { assertSchema, checkTargetSchema, rowShaper, type SchemaCheck } from './bank-mapping.js';
+import { openTarget, type OuterContext } from './context.js';
+import { quarantine } from './quarantine.js';
+import { backoffDelay, classifyFailure } from './retry-policy.js';
+import type { TargetValue, TargetWriter } from './targets/target-writer.js';
+import {
+  createWorkerFolder,
+  heartbeat,
+  listQueue,
+  listStreams,
+  lockStream,
+  queuedName,
+  recoverDeadWorkers,
+  releaseWorkerFolder,
+  streamFolder,
+  unlockStream,
+  workFolders,
+  type QueuedFile,
+  type WorkFolders,
+  type WorkerFolder,
+} from './work-folders.js';
 
 export interface ImportSummary {
   applied: number;
@@ -20,32 +48,206 @@ export interface ImportSummary {
   quarantined: number;
   waiting: number;
   retrying: number;
+  /** Rows refused by the bank mapping (kept in reject files) in bundles that were applied. */
+  rejected: number;
 }
 
 export interface ImportOptions {
   /** A file is claimed only once its modification time is this old (the ferry may still be writing). */
   settleMs?: number;
   now?: () => Date;
+  /** Workers running this pass side by side (each with its own database connection); default 1. */
+  workers?: number;
   onBundle?: (event: { file: string; outcome: string; rows: number }) => void;
 }
 
 const BUNDLE_SUFFIX = '.gbb';
 
-export function workDir(ctx: OuterContext): string {
-  return join(ctx.settings.folders.state, 'work');
+/** One importing worker: its private claim folder and its own connection to the bank database. */
+export interface ImportWorker {
+  folder: WorkerFolder;
+  target: TargetWriter;
+  ownsTarget: boolean;
+  tokens: number;
+  lastBeat: number;
 }
 
-/** Moves settled inbox files into the private work folder; returns how many are not settled yet. */
-export function claimInbox(ctx: OuterContext, settleMs: number, nowMs: number): { claimed: number; unsettled: number } {
-  const inbox = ctx.settings.folders.inbox;
-  const work = workDir(ctx);
-  mkdirSync(inbox, { recursive: true });
-  mkdirSync(work, { recursive: true });
-  let claimed = 0;
+interface ContextRuntime {
+  folders: WorkFolders;
+  workers: ImportWorker[];
+  schema?: SchemaCheck;
+  heartbeatTimer?: NodeJS.Timeout;
+}
+
+const runtimes = new WeakMap<OuterContext, ContextRuntime>();
+
+function durationOf(text: string, fallback: number): number {
+  return parseDuration(text) ?? fallback;
+}
+
+function runtimeOf(ctx: OuterContext): ContextRuntime {
+  let runtime = runtimes.get(ctx);
+  if (!runtime) {
+    const created: ContextRuntime = {
+      folders: workFolders(ctx.settings.folders.state, ctx.settings.folders.inbox),
+      workers: [],
+    };
+    runtime = created;
+    runtimes.set(ctx, created);
+    ctx.cleanups.push(async () => {
+      if (created.heartbeatTimer) clearInterval(created.heartbeatTimer);
+      for (const worker of created.workers.splice(0)) {
+        releaseWorkerFolder(created.folders, worker.folder);
+        if (worker.ownsTarget) await worker.target.close();
+      }
+    });
+  }
+  return runtime;
+}
+
+/** The context's workers, created on first use: the first uses ctx.target, the others their own. */
+export function contextWorkers(ctx: OuterContext, count: number): ImportWorker[] {
+  const runtime = runtimeOf(ctx);
+  mkdirSync(runtime.folders.inbox, { recursive: true });
+  mkdirSync(runtime.folders.queue, { recursive: true });
+  while (runtime.workers.length < count) {
+    const first = runtime.workers.length === 0;
+    runtime.workers.push({
+      folder: createWorkerFolder(runtime.folders),
+      target: first ? ctx.target : openTarget(ctx.settings),
+      ownsTarget: !first,
+      tokens: 0,
+      lastBeat: Date.now(),
+    });
+  }
+  if (!runtime.heartbeatTimer) {
+    // Leases stay fresh while a long transaction runs: the timer fires between awaits.
+    const every = Math.max(200, durationOf(ctx.settings.config.import.lease_timeout, 30_000) / 4);
+    runtime.heartbeatTimer = setInterval(() => {
+      for (const worker of runtime.workers) heartbeat(worker.folder);
+    }, every);
+    runtime.heartbeatTimer.unref();
+  }
+  return runtime.workers.slice(0, count);
+}
+
+/** Checks the mapping against the live bank schema once per context; throws with every problem. */
+export async function ensureSchema(ctx: OuterContext): Promise<SchemaCheck> {
+  const runtime = runtimeOf(ctx);
+  if (!runtime.schema) {
+    const check = await checkTargetSchema(ctx.settings, ctx.target);
+    assertSchema(check, ctx.target.description);
+    for (const warning of check.warnings) ctx.logger.warn({ warning }, 'bank schema');
+    runtime.schema = check;
+  }
+  return runtime.schema;
+}
+
+function emptySummary(): ImportSummary {
+  return { applied: 0, rows: 0, duplicates: 0, quarantined: 0, waiting: 0, retrying: 0, rejected: 0 };
+}
+
+function addSummary(into: ImportSummary, from: ImportSummary): void {
+  into.applied += from.applied;
+  into.rows += from.rows;
+  into.duplicates += from.duplicates;
+  into.quarantined += from.quarantined;
+  into.waiting += from.waiting;
+  into.retrying += from.retrying;
+  into.rejected += from.rejected;
+}
+
+/**
+ * One pass: recover dead workers' claims, claim settled inbox files, queue them by stream, then apply
+ * everything that is next in its stream, until nothing more applies. With `workers` > 1 that many
+ * workers run the pass side by side.
+ */
+export async function importOnce(
+  ctx: OuterContext,
+  options: ImportOptions = {},
+): Promise<ImportSummary & { unsettled: number }> {
+  await ensureSchema(ctx);
+  const workers = contextWorkers(ctx, Math.max(1, options.workers ?? 1));
+  const results = await Promise.all(workers.map((worker) => workerPass(ctx, worker, options)));
+  const total = emptySummary();
   let unsettled = 0;
-  for (const name of readdirSync(inbox)) {
+  let waiting = 0;
+  for (const result of results) {
+    addSummary(total, result);
+    unsettled = Math.max(unsettled, result.unsettled);
+    waiting = Math.max(waiting, result.waiting);
+  }
+  // Workers see the same waiting files; count them once.
+  total.waiting = waiting;
+  return { ...total, unsettled };
+}
+
+/** One worker's pass (the daemon runs one loop of these per worker). */
+export async function workerPass(
+  ctx: OuterContext,
+  worker: ImportWorker,
+  options: ImportOptions = {},
+): Promise<ImportSummary & { unsettled: number }> {
+  const runtime = runtimeOf(ctx);
+  const now = options.now ?? (() => new Date());
+  const settings = ctx.settings.config.import;
+  const leaseTimeout = durationOf(settings.lease_timeout, 30_000);
+  beat(worker);
+  recoverDeadWorkers(runtime.folders, worker.folder.id, leaseTimeout, Date.now());
+  const settleMs = options.settleMs ?? durationOf(settings.settle, 1000);
+  let unsettled = claimInbox(ctx, runtime.folders, worker, settleMs, Date.now());
+  const summary = emptySummary();
+  unsettled += await queueClaimed(ctx, runtime.folders, worker, summary);
+  for (const { stream, dir } of listStreams(runtime.folders)) {
+    if (listQueue(dir).length === 0) continue;
+    if (!lockStream(runtime.folders, dir, worker.folder, leaseTimeout, Date.now())) continue;
+    try {
+      unsettled += await applyStream(ctx, worker, stream, dir, summary, now, options);
+    } finally {
+      unlockStream(dir, worker.folder);
+    }
+  }
+  return { ...summary, unsettled };
+}
+
+function beat(worker: ImportWorker): void {
+  const t = Date.now();
+  if (t - worker.lastBeat < 500) return;
+  worker.lastBeat = t;
+  heartbeat(worker.folder);
+}
+
+/** Moves settled inbox files into the worker's private folder; returns how many are not settled yet. */
+function claimInbox(
+  ctx: OuterContext,
+  folders: WorkFolders,
+  worker: ImportWorker,
+  settleMs: number,
+  nowMs: number,
+): number {
+  let unsettled = 0;
+  let rawNames: Buffer[];
+  try {
+    rawNames = readdirSync(folders.inbox, { encoding: 'buffer' });
+  } catch {
+    return 0;
+  }
+  for (const rawName of rawNames) {
+    const name = rawName.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(rawName)) {
+      // Not UTF-8: the decoded name does not reach the file, so it is moved by its raw bytes.
+      const rawPath = Buffer.concat([Buffer.from(`${folders.inbox}/`), rawName]);
+      quarantine(
+        ctx.settings.folders.quarantine,
+        rawPath,
+        `hex:${rawName.toString('hex')}`,
+        { code: 'INBOX_NOT_A_BUNDLE', reason: 'file name is not valid UTF-8' },
+        ctx.state,
+      );
+      continue;
+    }
     if (isTemporaryName(name)) continue;
-    const path = join(inbox, name);
+    const path = join(folders.inbox, name);
     let stat;
     try {
       stat = lstatSync(path);
@@ -53,22 +255,38 @@ export function claimInbox(ctx: OuterContext, settleMs: number, nowMs: number): 
       continue; // taken by another worker or removed by the ferry
     }
     if (!stat.isFile() || !name.endsWith(BUNDLE_SUFFIX)) {
-      quarantineFile(ctx, path, 'INBOX_NOT_A_BUNDLE', notBundleReason(stat, name));
+      quarantine(
+        ctx.settings.folders.quarantine,
+        path,
+        name,
+        { code: 'INBOX_NOT_A_BUNDLE', reason: notBundleReason(stat, name) },
+        ctx.state,
+      );
       continue;
     }
-    if (nowMs - stat.mtimeMs < settleMs) {
+    // Settled: neither written nor renamed within the settle window (file times come from a coarser
+    // clock than Date.now(), so with no window at all nothing waits).
+    if (settleMs > 0 && (nowMs - stat.mtimeMs < settleMs || nowMs - stat.ctimeMs < settleMs)) {
+      ctx.state.noteReceived(name);
       unsettled++;
       continue;
     }
     try {
-      renameSync(path, join(work, name));
-      claimed++;
-      ctx.state.record({ file: name, bundleId: null, stream: null, sequence: null, state: 'claimed', reason: null, rows: null });
+      renameSync(path, join(worker.folder.dir, name));
+      ctx.state.record({
+        file: name,
+        bundleId: null,
+        stream: null,
+        sequence: null,
+        state: 'claimed',
+        reason: null,
+        rows: null,
+      });
     } catch {
       // Another worker claimed it first: the rename is the lock.
     }
   }
-  return { claimed, unsettled };
+  return unsettled;
 }
 
 function notBundleReason(stat: Stats, name: string): string {
@@ -78,219 +296,461 @@ function notBundleReason(stat: Stats, name: string): string {
   return `file name '${name}' does not end in ${BUNDLE_SUFFIX}`;
 }
 
-export function quarantineFile(ctx: OuterContext, path: string, code: string, reason: string): void {
-  const dir = ctx.settings.folders.quarantine;
-  mkdirSync(dir, { recursive: true });
-  const name = basename(path);
-  const target = join(dir, name);
+/** Whether a truncated file may still be growing (modified within the grace period). */
+function stillGrowing(ctx: OuterContext, path: string): boolean {
   try {
-    renameSync(path, target);
+    const grace = durationOf(ctx.settings.config.import.truncated_grace, 120_000);
+    return Date.now() - statSync(path).mtimeMs < grace;
   } catch {
-    return; // already moved by another worker
+    return false;
   }
-  writeFileSync(
-    join(dir, `${name}.reason.json`),
-    `${JSON.stringify({ file: name, code, reason, at: new Date().toISOString() }, null, 2)}\n`,
-  );
-  ctx.state.record({ file: name, bundleId: null, stream: null, sequence: null, state: 'quarantined', reason: `${code}: ${reason}`, rows: null });
-  ctx.logger.warn({ file: name, code, reason }, 'bundle quarantined');
 }
 
-/** One pass: claim, then apply everything that is next in its stream, until nothing more applies. */
-export async function importOnce(ctx: OuterContext, options: ImportOptions = {}): Promise<ImportSummary & { unsettled: number }> {
-  const now = options.now ?? (() => new Date());
-  const { unsettled } = claimInbox(ctx, options.settleMs ?? 1000, now().getTime());
-  const summary: ImportSummary = { applied: 0, rows: 0, duplicates: 0, quarantined: 0, waiting: 0, retrying: 0 };
-  const work = workDir(ctx);
-  const pending: { file: string; header: BundleHeader }[] = [];
-  for (const name of readdirSync(work)) {
-    const path = join(work, name);
+/** Reads the header of each claimed file and moves it into its stream's queue. */
+async function queueClaimed(
+  ctx: OuterContext,
+  folders: WorkFolders,
+  worker: ImportWorker,
+  summary: ImportSummary,
+): Promise<number> {
+  let unsettled = 0;
+  for (const name of readdirSync(worker.folder.dir)) {
+    const path = join(worker.folder.dir, name);
+    let header: BundleHeader;
     try {
-      pending.push({ file: path, header: await readBundleHeader(path) });
+      header = await readBundleHeader(path);
     } catch (error) {
+      if (errorCode(error) === 'VERIFY_TRUNCATED' && stillGrowing(ctx, path)) {
+        unsettled++;
+        ctx.state.record({
+          file: name,
+          bundleId: null,
+          stream: null,
+          sequence: null,
+          state: 'claimed',
+          reason: 'header incomplete: the file is still being written',
+          rows: null,
+        });
+        continue;
+      }
+      if (classifyFailure(error) === 'transient') continue;
       summary.quarantined++;
-      quarantineFile(ctx, path, errorCodeOf(error), describeError(error));
+      quarantine(
+        ctx.settings.folders.quarantine,
+        path,
+        name,
+        { code: errorCode(error) ?? 'UNEXPECTED', reason: describeError(error) },
+        ctx.state,
+      );
+      continue;
+    }
+    const dir = streamFolder(folders, header.stream);
+    worker.tokens++;
+    const token = `${worker.folder.id.split('-').slice(-3).join('')}${worker.tokens.toString(36)}`;
+    try {
+      renameSync(path, join(dir, queuedName(header.sequence, header.bundleId, token, name)));
+      ctx.state.record({ ...taskOf(name, header), state: 'claimed', reason: null, rows: null });
+    } catch (error) {
+      ctx.logger.warn(
+        { file: name, err: describeError(error) },
+        'cannot queue a claimed bundle; it stays claimed',
+      );
     }
   }
-  const streams = new Map<string, { file: string; header: BundleHeader }[]>();
-  for (const item of pending) {
-    const list = streams.get(item.header.stream) ?? [];
-    list.push(item);
-    streams.set(item.header.stream, list);
-  }
-  for (const [stream, items] of streams) {
-    items.sort((a, b) => a.header.sequence - b.header.sequence);
-    let last = await ctx.target.lastApplied(stream);
-    for (const item of items) {
-      const name = basename(item.file);
-      if (item.header.sequence <= last) {
-        rmSync(item.file, { force: true });
+  return unsettled;
+}
+
+/** Applies a stream's queued bundles in sequence order while the next one is there. */
+async function applyStream(
+  ctx: OuterContext,
+  worker: ImportWorker,
+  stream: string,
+  dir: string,
+  summary: ImportSummary,
+  now: () => Date,
+  options: ImportOptions,
+): Promise<number> {
+  for (;;) {
+    beat(worker);
+    const queued = listQueue(dir);
+    if (queued.length === 0) return 0;
+    const last = await worker.target.lastApplied(stream);
+    const head: QueuedFile[] = [];
+    const later: QueuedFile[] = [];
+    for (const item of queued) {
+      if (item.sequence <= last) {
+        // Reject a sequence number already applied: a duplicate delivery or a replay.
+        rmSync(item.path, { force: true });
         summary.duplicates++;
-        ctx.state.record({ ...taskOf(name, item.header), state: 'duplicate', reason: `sequence ${item.header.sequence} already applied`, rows: null });
-        options.onBundle?.({ file: name, outcome: 'duplicate', rows: 0 });
-        continue;
+        ctx.state.record({
+          file: item.file,
+          bundleId: item.bundleId,
+          stream,
+          sequence: item.sequence,
+          state: 'duplicate',
+          reason: `sequence ${item.sequence} already applied`,
+          rows: null,
+        });
+        options.onBundle?.({ file: item.file, outcome: 'duplicate', rows: 0 });
+      } else if (item.sequence === last + 1) {
+        head.push(item);
+      } else {
+        later.push(item);
       }
-      if (item.header.sequence !== last + 1) {
-        summary.waiting++;
-        ctx.state.record({ ...taskOf(name, item.header), state: 'waiting', reason: `waiting for sequence ${last + 1} of ${stream}`, rows: null });
-        continue;
+    }
+    const next = head[0];
+    if (!next) {
+      if (later.length > 0) {
+        summary.waiting += later.length;
+        const first = later[0];
+        if (first) {
+          ctx.state.record({
+            file: first.file,
+            bundleId: first.bundleId,
+            stream,
+            sequence: first.sequence,
+            state: 'waiting',
+            reason: `waiting for sequence ${last + 1} of ${stream}`,
+            rows: null,
+          });
+        }
       }
-      const outcome = await applyBundle(ctx, item.file, now());
-      if (outcome.kind === 'applied') {
+      return 0;
+    }
+    const retry = ctx.state.retry(next.bundleId);
+    if (retry && retry.nextAttemptAt > Date.now()) {
+      summary.retrying++;
+      return 0;
+    }
+    const outcome = await applyBundle(ctx, worker, next, now());
+    options.onBundle?.({
+      file: next.file,
+      outcome: outcome.kind,
+      rows: outcome.kind === 'applied' ? outcome.rows : 0,
+    });
+    switch (outcome.kind) {
+      case 'applied':
         summary.applied++;
         summary.rows += outcome.rows;
-        last = item.header.sequence;
-      } else if (outcome.kind === 'duplicate') {
-        summary.duplicates++;
-        last = item.header.sequence;
-      } else if (outcome.kind === 'quarantined') {
-        summary.quarantined++;
-        break; // the rest of the stream waits for a good copy of this sequence
-      } else {
-        summary.retrying++;
+        summary.rejected += outcome.rejected;
         break;
-      }
-      options.onBundle?.({ file: name, outcome: outcome.kind, rows: outcome.kind === 'applied' ? outcome.rows : 0 });
+      case 'duplicate':
+        summary.duplicates++;
+        break;
+      case 'quarantined':
+        summary.quarantined++;
+        break; // another copy of the same sequence may be queued; otherwise the stream waits
+      case 'unsettled':
+        return 1;
+      case 'retrying':
+        summary.retrying++;
+        return 0;
+      case 'out-of-order':
+        break; // another worker moved the stream on; look again
     }
   }
-  return { ...summary, unsettled };
 }
 
 function taskOf(file: string, header: BundleHeader) {
   return { file, bundleId: header.bundleId, stream: header.stream, sequence: header.sequence };
 }
 
-function errorCodeOf(error: unknown): string {
-  return errorCode(error) ?? 'UNEXPECTED';
+type ApplyResult =
+  | { kind: 'applied'; rows: number; rejected: number }
+  | { kind: 'duplicate' }
+  | { kind: 'out-of-order' }
+  | { kind: 'quarantined'; reason: string }
+  | { kind: 'retrying'; reason: string }
+  | { kind: 'unsettled' };
+
+interface RejectedRow {
+  bundleId: string;
+  stream: string;
+  sequence: number;
+  dataset: string;
+  key: Record<string, ContractValue>;
+  column: string;
+  reason: string;
 }
 
-type ApplyResult =
-  | { kind: 'applied'; rows: number }
-  | { kind: 'duplicate' }
-  | { kind: 'quarantined'; reason: string }
-  | { kind: 'retrying'; reason: string };
-
-/** Verifies, opens and applies one claimed bundle file. */
-export async function applyBundle(ctx: OuterContext, path: string, now: Date): Promise<ApplyResult> {
-  const name = basename(path);
+/** Verifies, opens and applies one queued bundle file. */
+async function applyBundle(
+  ctx: OuterContext,
+  worker: ImportWorker,
+  item: QueuedFile,
+  now: Date,
+): Promise<ApplyResult> {
+  const name = item.file;
+  let header: BundleHeader | undefined;
   try {
     const opened = await openBundle({
-      path,
+      path: item.path,
       identity: ctx.identity,
       trust: ctx.trust,
       now,
       expectSenderRole: 'inner',
     });
-    const { header } = opened;
+    header = opened.header;
     if (!ctx.settings.config.senders.includes(opened.signer.name)) {
-      throw new VerificationError('VERIFY_UNKNOWN_SENDER', `Bundle signed by '${opened.signer.name}', which is not among the accepted senders`, {
-        where: name,
-        hint: 'Add the inner node to senders in the configuration if it should be accepted',
-      });
+      throw new VerificationError(
+        'VERIFY_UNKNOWN_SENDER',
+        `Bundle signed by '${opened.signer.name}', which is not among the accepted senders`,
+        {
+          where: name,
+          hint: 'Add the inner node to senders in the configuration if it should be accepted',
+        },
+      );
+    }
+    if (header.kind !== 'rows' && header.kind !== 'tombstones') {
+      throw new BundleError(
+        'BUNDLE_PAYLOAD_INVALID',
+        `A '${header.kind}' bundle arrived on the main lane, which carries rows and tombstones only`,
+        {
+          where: name,
+        },
+      );
     }
     ctx.state.record({ ...taskOf(name, header), state: 'verified', reason: null, rows: null });
-    const plan = planFor(ctx, header);
+    checkContract(ctx, header);
+    const schema = await ensureSchema(ctx);
+    const shape = schema.shapes.get(header.dataset);
+    if (!shape)
+      throw new MappingError(
+        'MAPPING_CONTRACT_MISMATCH',
+        `Dataset '${header.dataset}' has no usable mapping`,
+        { where: name },
+      );
     const payload = decodePayload(opened.body, name);
     const first = await payload.next();
     if (first.done || !('preamble' in first.value)) {
       throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Bundle payload has no preamble', { where: name });
     }
-    const tablePlan = tablePlanFor(ctx, header, first.value.preamble, plan.table, plan.columns, name);
-    const kind = first.value.preamble.kind;
-    const rows = countedRows(payload, header.rowCount, name);
-    const outcome = await ctx.target.apply(
-      tablePlan,
+    const preamble = first.value.preamble;
+    checkPreamble(header, preamble, name);
+    const kind = preamble.kind;
+    const shaper = rowShaper(shape, preamble.columns, kind, name);
+    const settings = ctx.settings.config.import;
+    const rejectLimit = Math.max(
+      settings.max_rejected_rows,
+      Math.floor(settings.max_reject_ratio * header.rowCount),
+    );
+    const rejects: RejectedRow[] = [];
+    const keyColumns = shape.contract.key.map((k) => ({
+      name: k,
+      index: preamble.columns.indexOf(k),
+      isId: shape.contract.columns.find((c) => c.name === k)?.type.kind === 'resident_id',
+    }));
+    const rejectFile = join(
+      ctx.settings.folders.rejects,
+      header.dataset,
+      `${header.bundleId.replace(/[^A-Za-z0-9-]/g, '_')}.jsonl`,
+    );
+    const bundle = header;
+    const writeRejects = (): void => {
+      if (rejects.length === 0) return;
+      writeFileAtomicSync(rejectFile, rejects.map((r) => `${JSON.stringify(r)}\n`).join(''), 0o600);
+    };
+    async function* shaped(): AsyncGenerator<TargetValue[]> {
+      let count = 0;
+      for await (const entry of payload) {
+        if (!('row' in entry)) continue;
+        count++;
+        if (count > bundle.rowCount) break;
+        const row = shaper.shape(entry.row);
+        if (Array.isArray(row)) {
+          yield row;
+          continue;
+        }
+        rejects.push({
+          bundleId: bundle.bundleId,
+          stream: bundle.stream,
+          sequence: bundle.sequence,
+          dataset: bundle.dataset,
+          key: Object.fromEntries(
+            keyColumns.map((k) => [k.name, maskKey(entry.row[k.index] ?? null, k.isId)]),
+          ),
+          column: row.column,
+          reason: maskResidentIdsInText(row.reason),
+        });
+        if (rejects.length > rejectLimit) {
+          writeRejects();
+          throw new MappingError(
+            'MAPPING_TOO_MANY_REJECTS',
+            `More than ${rejectLimit} rows of the bundle do not fit the bank's table (last: ${row.column}: ${row.reason})`,
+            {
+              where: rejectFile,
+              hint: 'Read the reject file, widen or re-encode the bank columns, then retry the bundle from quarantine',
+            },
+          );
+        }
+      }
+      if (count !== bundle.rowCount) {
+        throw new BundleError(
+          'BUNDLE_PAYLOAD_INVALID',
+          `Payload holds ${count > bundle.rowCount ? 'more' : count} rows but the header says ${bundle.rowCount}`,
+          { where: name },
+        );
+      }
+      // Rejects are on disk (under a name fixed by the bundle id) before the rows commit.
+      writeRejects();
+    }
+    const outcome = await worker.target.apply(
+      shaper.plan,
       kind,
-      rows,
-      { bundleId: header.bundleId, stream: header.stream, sequence: header.sequence, dataset: header.dataset },
+      shaped(),
+      {
+        bundleId: header.bundleId,
+        stream: header.stream,
+        sequence: header.sequence,
+        dataset: header.dataset,
+      },
       () => opened.plaintextDigest(),
     );
+    ctx.state.clearRetry(header.bundleId);
     if (outcome.outcome === 'applied') {
-      rmSync(path, { force: true });
-      ctx.state.record({ ...taskOf(name, header), state: 'loaded', reason: null, rows: outcome.rows });
-      ctx.logger.info({ bundleId: header.bundleId, stream: header.stream, sequence: header.sequence, rows: outcome.rows }, 'bundle applied');
-      return { kind: 'applied', rows: outcome.rows };
+      rmSync(item.path, { force: true });
+      ctx.state.record({
+        ...taskOf(name, header),
+        state: 'loaded',
+        reason: rejects.length > 0 ? `${rejects.length} row(s) rejected: ${rejectFile}` : null,
+        rows: outcome.rows,
+      });
+      ctx.logger.info(
+        {
+          bundleId: header.bundleId,
+          stream: header.stream,
+          sequence: header.sequence,
+          rows: outcome.rows,
+          rejected: rejects.length,
+          worker: worker.folder.id,
+        },
+        'bundle applied',
+      );
+      return { kind: 'applied', rows: outcome.rows, rejected: rejects.length };
     }
     if (outcome.outcome === 'duplicate') {
-      rmSync(path, { force: true });
-      ctx.state.record({ ...taskOf(name, header), state: 'duplicate', reason: 'already in the ledger', rows: null });
+      rmSync(item.path, { force: true });
+      ctx.state.record({
+        ...taskOf(name, header),
+        state: 'duplicate',
+        reason: 'already in the ledger',
+        rows: null,
+      });
       return { kind: 'duplicate' };
     }
-    ctx.state.record({ ...taskOf(name, header), state: 'waiting', reason: `waiting for sequence ${outcome.expected}`, rows: null });
-    return { kind: 'retrying', reason: `out of order: expected ${outcome.expected}` };
+    return { kind: 'out-of-order' };
   } catch (error) {
     const reason = describeError(error);
-    if (error instanceof VerificationError || error instanceof BundleError || error instanceof MappingError) {
-      quarantineFile(ctx, path, error.code, reason);
+    if (errorCode(error) === 'VERIFY_TRUNCATED' && stillGrowing(ctx, item.path)) {
+      ctx.state.record({
+        file: name,
+        bundleId: item.bundleId,
+        stream: header?.stream ?? null,
+        sequence: item.sequence,
+        state: 'waiting',
+        reason: 'truncated, but modified recently: waiting for the rest of the file',
+        rows: null,
+      });
+      return { kind: 'unsettled' };
+    }
+    if (classifyFailure(error) === 'permanent') {
+      quarantine(
+        ctx.settings.folders.quarantine,
+        item.path,
+        name,
+        {
+          code: errorCode(error) ?? (error as { code?: string }).code ?? 'LOAD_FAILED',
+          reason,
+          bundleId: item.bundleId,
+          sequence: item.sequence,
+          ...(header ? { stream: header.stream } : {}),
+        },
+        ctx.state,
+      );
+      ctx.state.clearRetry(item.bundleId);
       return { kind: 'quarantined', reason };
     }
-    ctx.state.record({ file: name, bundleId: null, stream: null, sequence: null, state: 'retrying', reason, rows: null, attempt: true });
-    ctx.logger.error({ file: name, err: reason }, 'bundle import failed; will retry');
+    const importSettings = ctx.settings.config.import;
+    const base = durationOf(importSettings.retry_base_delay, 1000);
+    const cap = durationOf(importSettings.retry_max_delay, 300_000);
+    const stream = header?.stream ?? '';
+    const retry = ctx.state.recordRetry(
+      { bundleId: item.bundleId, stream, sequence: item.sequence, reason },
+      (attempt) => backoffDelay(attempt, base, cap),
+      Date.now(),
+    );
+    ctx.state.record({
+      file: name,
+      bundleId: item.bundleId,
+      stream: header?.stream ?? null,
+      sequence: item.sequence,
+      state: 'retrying',
+      reason: `${reason} (attempt ${retry.attempts}, next at ${new Date(retry.nextAttemptAt).toISOString()})`,
+      rows: null,
+      attempt: true,
+    });
+    ctx.logger.warn({ file: name, err: reason, attempt: retry.attempts }, 'bundle import failed; will retry');
     return { kind: 'retrying', reason };
   }
 }
 
-function planFor(ctx: OuterContext, header: BundleHeader): { table: string; columns: Record<string, string> } {
+function maskKey(value: ContractValue, isResidentId: boolean): ContractValue {
+  if (typeof value === 'string') return isResidentId ? maskResidentId(value) : maskResidentIdsInText(value);
+  return value;
+}
+
+function checkContract(ctx: OuterContext, header: BundleHeader): void {
   const spec = ctx.settings.config.datasets[header.dataset];
   if (!spec) {
-    throw new MappingError('MAPPING_CONTRACT_MISMATCH', `Dataset '${header.dataset}' is not configured on this bank node`, {
-      where: header.bundleId,
-      hint: `Add datasets.${header.dataset} with its table and columns to ${ctx.settings.path}`,
-    });
+    throw new MappingError(
+      'MAPPING_CONTRACT_MISMATCH',
+      `Dataset '${header.dataset}' is not configured on this bank node`,
+      {
+        where: header.bundleId,
+        hint: `Add datasets.${header.dataset} with its table and columns to ${ctx.settings.path}`,
+      },
+    );
   }
   const contract = findContract(header.dataset);
   if (!contract || fingerprintContract(canonicalContract(contract)) !== header.contract) {
-    throw new MappingError('MAPPING_CONTRACT_MISMATCH', `Contract fingerprint of dataset '${header.dataset}' differs from this node's contract`, {
-      where: header.bundleId,
-      hint: 'Both nodes must run the same contract version; upgrade the older node',
-    });
+    throw new MappingError(
+      'MAPPING_CONTRACT_MISMATCH',
+      `Contract fingerprint of dataset '${header.dataset}' differs from this node's contract`,
+      {
+        where: header.bundleId,
+        hint: 'Both nodes must run the same contract version; upgrade the older node',
+      },
+    );
   }
-  return spec;
 }
 
-function tablePlanFor(
-  ctx: OuterContext,
-  header: BundleHeader,
-  preamble: PayloadPreamble,
-  table: string,
-  mapping: Record<string, string>,
-  where: string,
-): TablePlan {
-  const contract = findContract(header.dataset);
-  if (!contract || preamble.dataset !== header.dataset || preamble.contract !== header.contract) {
-    throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Payload preamble does not match the signed header', { where });
-  }
-  const columns = preamble.columns.map((name) => {
-    const column = contract.columns.find((c) => c.name === name);
-    if (!column) {
-      throw new MappingError('MAPPING_CONTRACT_MISMATCH', `Payload column '${name}' is not in contract ${contract.name}`, { where });
-    }
-    return { contract: column, target: mapping[name] ?? null };
-  });
-  const keyPositions = contract.key.map((k) => preamble.columns.indexOf(k));
-  if (keyPositions.some((p) => p < 0)) {
-    throw new MappingError('MAPPING_CONTRACT_MISMATCH', 'Payload lacks a key column of the contract', { where });
-  }
-  void ctx;
-  return { table, columns, key: contract.key.map((k) => mapping[k] ?? k), keyPositions };
-}
-
-/** Passes rows through and refuses a payload whose row count differs from the signed header. */
-async function* countedRows(
-  payload: AsyncGenerator<{ preamble: PayloadPreamble } | { row: ContractValue[] }>,
-  expected: number,
-  where: string,
-): AsyncGenerator<ContractValue[]> {
-  let count = 0;
-  for await (const item of payload) {
-    if (!('row' in item)) continue;
-    count++;
-    if (count > expected) break;
-    yield item.row;
-  }
-  if (count !== expected) {
-    throw new BundleError('BUNDLE_PAYLOAD_INVALID', `Payload holds ${count > expected ? 'more' : count} rows but the header says ${expected}`, {
+function checkPreamble(header: BundleHeader, preamble: PayloadPreamble, where: string): void {
+  if (
+    preamble.dataset !== header.dataset ||
+    preamble.contract !== header.contract ||
+    preamble.kind !== header.kind
+  ) {
+    throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Payload preamble does not match the signed header', {
       where,
     });
   }
+  const contract = findContract(header.dataset);
+  for (const column of preamble.columns) {
+    if (!contract?.columns.some((c) => c.name === column)) {
+      throw new MappingError(
+        'MAPPING_CONTRACT_MISMATCH',
+        `Payload column '${column}' is not in contract ${header.dataset}`,
+        { where },
+      );
+    }
+  }
+  if (new Set(preamble.columns).size !== preamble.columns.length) {
+    throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Payload names a column twice', { where });
+  }
+}
+
+/** Moves a file to quarantine with its reason (kept for callers of the thin version). */
+export function quarantineFile(ctx: OuterContext, path: string, code: string, reason: string): void {
+  const name = path.split('/').pop() ?? path;
+  quarantine(ctx.settings.folders.quarantine, path, name, { code, reason }, ctx.state);
 }

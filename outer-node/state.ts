@@ -10,10 +10,12 @@ export type TaskState =
   | 'claimed'
   | 'verified'
   | 'loaded'
+  | 'acked'
   | 'waiting'
   | 'retrying'
   | 'quarantined'
-  | 'duplicate';
+  | 'duplicate'
+  | 'dropped';
 
 export interface TaskRecord {
   file: string;
@@ -40,7 +42,26 @@ CREATE TABLE IF NOT EXISTS tasks (
   updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+-- Transient failures, per bundle: when the next attempt is due (exponential backoff with jitter).
+CREATE TABLE IF NOT EXISTS retries (
+  bundle_id TEXT PRIMARY KEY,
+  stream TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
 `;
+
+export interface RetryRecord {
+  bundleId: string;
+  stream: string;
+  sequence: number;
+  attempts: number;
+  nextAttemptAt: number;
+  reason: string;
+}
 
 export class OuterState {
   readonly db: Database.Database;
@@ -74,6 +95,63 @@ export class OuterState {
         attempts: task.attempt ? 1 : 0,
         updatedAt: new Date().toISOString(),
       });
+  }
+
+  /** Records a transient failure; returns the attempt number (1 for the first failure). */
+  recordRetry(
+    entry: Omit<RetryRecord, 'attempts' | 'nextAttemptAt'>,
+    delayFor: (attempt: number) => number,
+    nowMs: number,
+  ): RetryRecord {
+    const previous = this.retry(entry.bundleId);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const nextAttemptAt = nowMs + delayFor(attempts);
+    this.db
+      .prepare(
+        `INSERT INTO retries (bundle_id, stream, sequence, attempts, next_attempt_at, reason, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (bundle_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
+           reason = excluded.reason, updated_at = excluded.updated_at`,
+      )
+      .run(
+        entry.bundleId,
+        entry.stream,
+        entry.sequence,
+        attempts,
+        nextAttemptAt,
+        entry.reason,
+        new Date(nowMs).toISOString(),
+      );
+    return { ...entry, attempts, nextAttemptAt };
+  }
+
+  retry(bundleId: string): RetryRecord | undefined {
+    return this.db
+      .prepare(
+        `SELECT bundle_id AS bundleId, stream, sequence, attempts, next_attempt_at AS nextAttemptAt, reason FROM retries WHERE bundle_id = ?`,
+      )
+      .get(bundleId) as RetryRecord | undefined;
+  }
+
+  retries(): RetryRecord[] {
+    return this.db
+      .prepare(
+        `SELECT bundle_id AS bundleId, stream, sequence, attempts, next_attempt_at AS nextAttemptAt, reason FROM retries ORDER BY stream, sequence`,
+      )
+      .all() as RetryRecord[];
+  }
+
+  clearRetry(bundleId: string): void {
+    this.db.prepare('DELETE FROM retries WHERE bundle_id = ?').run(bundleId);
+  }
+
+  /** Notes a file the first time it is seen in the inbox (state received), without touching later states. */
+  noteReceived(file: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO tasks (file, state, attempts, updated_at) VALUES (?, 'received', 0, ?) ON CONFLICT (file) DO NOTHING`,
+      )
+      .run(file, new Date().toISOString());
   }
 
   counts(): Record<string, number> {

@@ -48,7 +48,17 @@ export function parseYamlConfig<S extends z.ZodType>(
       hint: 'Fix the syntax at the lines listed',
     });
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Resolving aliases can fail (an alias whose anchor is missing, an alias bomb): a syntax problem.
+    raw = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (error) {
+    throw new ConfigError('CONFIG_SYNTAX', `${path} is not valid YAML`, {
+      problems: [error instanceof Error ? error.message : String(error)],
+      hint: 'Check every alias (*name) refers to an anchor (&name) defined before it',
+      cause: error,
+    });
+  }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {

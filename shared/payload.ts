@@ -49,7 +49,10 @@ export function* encodePayloadLines(preamble: PayloadPreamble, lines: readonly s
 export type PayloadItem = { preamble: PayloadPreamble } | { row: ContractValue[] };
 
 /** Decodes JSON lines from plaintext chunks; refuses malformed lines with the line number. */
-export async function* decodePayload(chunks: AsyncIterable<Buffer>, where: string): AsyncGenerator<PayloadItem> {
+export async function* decodePayload(
+  chunks: AsyncIterable<Buffer>,
+  where: string,
+): AsyncGenerator<PayloadItem> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let carry = '';
   let lineNo = 0;
@@ -70,7 +73,12 @@ export async function* decodePayload(chunks: AsyncIterable<Buffer>, where: strin
       throw invalid(`line ${lineNo} is not a row of ${preamble.columns.length} values`, where);
     }
     for (const cell of value as unknown[]) {
-      if (cell !== null && typeof cell !== 'string' && typeof cell !== 'number' && typeof cell !== 'boolean') {
+      if (
+        cell !== null &&
+        typeof cell !== 'string' &&
+        typeof cell !== 'number' &&
+        typeof cell !== 'boolean'
+      ) {
         throw invalid(`line ${lineNo} holds a value that is not text, number, boolean or null`, where);
       }
     }
@@ -98,7 +106,8 @@ export async function* decodePayload(chunks: AsyncIterable<Buffer>, where: strin
       newline = carry.indexOf('\n', start);
     }
     carry = carry.slice(start);
-    if (carry.length > MAX_PAYLOAD_LINE_BYTES) throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+    if (carry.length > MAX_PAYLOAD_LINE_BYTES)
+      throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
   }
   try {
     carry += decoder.decode();

@@ -1,9 +1,17 @@
 // SQLite bank target: prepared upserts in one transaction with the ledger row.
 import Database from 'better-sqlite3';
 import { LoadError } from '../../shared/errors.js';
-import type { ContractType } from '../../shared/contracts.js';
-import type { ContractValue } from '../../shared/mapping.js';
-import type { ApplyOutcome, LedgerEntry, TablePlan, TargetWriter } from './target-writer.js';
+import { createTableSql } from './ddl.js';
+import type {
+  ApplyOutcome,
+  LedgerEntry,
+  LedgerSummary,
+  LoadPlan,
+  TablePlan,
+  TargetTable,
+  TargetValue,
+  TargetWriter,
+} from './target-writer.js';
 
 const LEDGER_SQL = `
 CREATE TABLE IF NOT EXISTS bridge_ledger (
@@ -19,23 +27,37 @@ CREATE TABLE IF NOT EXISTS bridge_ledger (
 
 const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
-function sqliteType(type: ContractType): string {
-  switch (type.kind) {
-    case 'integer':
-    case 'boolean':
-      return 'INTEGER';
-    default:
-      // Decimals stay TEXT: SQLite's NUMERIC affinity would turn '1234.50' into a float.
-      return 'TEXT';
+/**
+ * One write transaction at a time per database file inside this process. better-sqlite3 waits for a
+ * lock synchronously, so a second worker of the same process waiting on BEGIN IMMEDIATE would block
+ * the event loop that the first worker needs to finish; workers of other processes just wait.
+ */
+const fileLocks = new Map<string, Promise<void>>();
+
+async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const previous = fileLocks.get(path) ?? Promise.resolve();
+  let release: () => void = () => undefined;
+  const current = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => current);
+  fileLocks.set(path, chained);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (fileLocks.get(path) === chained) fileLocks.delete(path);
   }
 }
 
 export class SqliteTarget implements TargetWriter {
+  readonly kind = 'sqlite' as const;
   readonly description: string;
   private readonly db: Database.Database;
+  private readonly path: string;
 
   constructor(path: string) {
     this.description = `SQLite ${path}`;
+    this.path = path;
     try {
       this.db = new Database(path);
     } catch (error) {
@@ -56,28 +78,88 @@ export class SqliteTarget implements TargetWriter {
   }
 
   lastApplied(stream: string): Promise<number> {
-    const row = this.db.prepare('SELECT MAX(sequence) AS last FROM bridge_ledger WHERE stream = ?').get(stream) as {
+    const row = this.db
+      .prepare('SELECT MAX(sequence) AS last FROM bridge_ledger WHERE stream = ?')
+      .get(stream) as {
       last: number | null;
     };
     return Promise.resolve(row.last ?? 0);
   }
 
+  ledgerSummary(): Promise<LedgerSummary[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT stream, MAX(sequence) AS lastSequence, COUNT(*) AS bundles, SUM(row_count) AS rows, MAX(applied_at) AS lastAppliedAt
+         FROM bridge_ledger GROUP BY stream ORDER BY stream`,
+      )
+      .all() as LedgerSummary[];
+    return Promise.resolve(rows);
+  }
+
+  describeTable(table: string): Promise<TargetTable | undefined> {
+    const info = this.db.prepare(`PRAGMA table_xinfo(${q(table)})`).all() as {
+      name: string;
+      type: string;
+      notnull: number;
+      pk: number;
+    }[];
+    if (info.length === 0) return Promise.resolve(undefined);
+    const uniqueKeys: string[][] = [];
+    const pk = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
+    if (pk.length > 0) uniqueKeys.push(pk.map((c) => c.name));
+    const indexes = this.db.prepare(`PRAGMA index_list(${q(table)})`).all() as {
+      name: string;
+      unique: number;
+    }[];
+    for (const index of indexes.filter((i) => i.unique === 1)) {
+      const cols = this.db.prepare(`PRAGMA index_info(${q(index.name)})`).all() as { name: string }[];
+      uniqueKeys.push(cols.map((c) => c.name));
+    }
+    return Promise.resolve({
+      name: table,
+      // SQLite does not enforce declared lengths, so no character or byte limit applies.
+      columns: info.map((c) => ({
+        name: c.name,
+        dataType: c.type.toLowerCase().replace(/\(.*$/, '').trim() || 'blob',
+        charMax: null,
+        byteMax: null,
+        charset: 'UTF8',
+        numericPrecision: null,
+        numericScale: null,
+        nullable: c.notnull === 0 && c.pk === 0,
+      })),
+      uniqueKeys,
+    });
+  }
+
   async apply(
-    plan: TablePlan,
+    plan: LoadPlan,
     kind: 'rows' | 'tombstones',
-    rows: AsyncIterable<ContractValue[]>,
+    rows: AsyncIterable<TargetValue[]>,
     ledger: Omit<LedgerEntry, 'digest' | 'rowCount'>,
     digest: () => string,
   ): Promise<ApplyOutcome> {
-    const stored = plan.columns.flatMap((c, i) => (c.target ? [{ ...c, target: c.target, position: i }] : []));
-    const columnList = stored.map((c) => q(c.target)).join(', ');
-    const updates = stored
-      .filter((c) => !plan.key.includes(c.target))
-      .map((c) => `${q(c.target)} = excluded.${q(c.target)}`);
-    const upsert = this.db.prepare(
-      `INSERT INTO ${q(plan.table)} (${columnList}) VALUES (${stored.map(() => '?').join(', ')})
-       ON CONFLICT (${plan.key.map(q).join(', ')}) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
-    );
+    return withFileLock(this.path, () => this.applyLocked(plan, kind, rows, ledger, digest));
+  }
+
+  private async applyLocked(
+    plan: LoadPlan,
+    kind: 'rows' | 'tombstones',
+    rows: AsyncIterable<TargetValue[]>,
+    ledger: Omit<LedgerEntry, 'digest' | 'rowCount'>,
+    digest: () => string,
+  ): Promise<ApplyOutcome> {
+    const columnList = plan.columns.map(q).join(', ');
+    const updates = plan.columns
+      .filter((c) => !plan.key.includes(c))
+      .map((c) => `${q(c)} = excluded.${q(c)}`);
+    const upsert =
+      kind === 'rows'
+        ? this.db.prepare(
+            `INSERT INTO ${q(plan.table)} (${columnList}) VALUES (${plan.columns.map(() => '?').join(', ')})
+             ON CONFLICT (${plan.key.map(q).join(', ')}) DO ${updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
+          )
+        : undefined;
     const remove = this.db.prepare(
       `DELETE FROM ${q(plan.table)} WHERE ${plan.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
     );
@@ -91,22 +173,22 @@ export class SqliteTarget implements TargetWriter {
         this.db.exec('ROLLBACK');
         return { outcome: 'duplicate' };
       }
-      const last = (
-        this.db.prepare('SELECT MAX(sequence) AS last FROM bridge_ledger WHERE stream = ?').get(ledger.stream) as {
-          last: number | null;
-        }
-      ).last ?? 0;
+      const last =
+        (
+          this.db
+            .prepare('SELECT MAX(sequence) AS last FROM bridge_ledger WHERE stream = ?')
+            .get(ledger.stream) as {
+            last: number | null;
+          }
+        ).last ?? 0;
       if (ledger.sequence !== last + 1) {
         this.db.exec('ROLLBACK');
         return { outcome: 'out-of-order', expected: last + 1 };
       }
       let count = 0;
       for await (const row of rows) {
-        if (kind === 'rows') {
-          upsert.run(stored.map((c) => toSqlite(row[c.position] ?? null)));
-        } else {
-          remove.run(plan.keyPositions.map((p) => toSqlite(row[p] ?? null)));
-        }
+        if (upsert) upsert.run(row.map(toSqlite));
+        else remove.run(plan.keyPositions.map((p) => toSqlite(row[p] ?? null)));
         count++;
       }
       this.db
@@ -114,7 +196,15 @@ export class SqliteTarget implements TargetWriter {
           `INSERT INTO bridge_ledger (bundle_id, stream, sequence, dataset, row_count, digest, applied_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(ledger.bundleId, ledger.stream, ledger.sequence, ledger.dataset, count, digest(), new Date().toISOString());
+        .run(
+          ledger.bundleId,
+          ledger.stream,
+          ledger.sequence,
+          ledger.dataset,
+          count,
+          digest(),
+          new Date().toISOString(),
+        );
       this.db.exec('COMMIT');
       return { outcome: 'applied', rows: count };
     } catch (error) {
@@ -124,10 +214,7 @@ export class SqliteTarget implements TargetWriter {
   }
 
   createTableSql(plan: TablePlan): string {
-    const columns = plan.columns.flatMap((c) =>
-      c.target ? [`  ${q(c.target)} ${sqliteType(c.contract.type)}${c.contract.nullable ? '' : ' NOT NULL'}`] : [],
-    );
-    return `CREATE TABLE IF NOT EXISTS ${q(plan.table)} (\n${columns.join(',\n')},\n  PRIMARY KEY (${plan.key.map(q).join(', ')})\n);`;
+    return createTableSql('sqlite', plan);
   }
 
   /** Runs DDL (schema apply). */
@@ -141,7 +228,7 @@ export class SqliteTarget implements TargetWriter {
   }
 }
 
-function toSqlite(value: ContractValue): string | number | null {
+function toSqlite(value: TargetValue): string | number | null {
   if (typeof value === 'boolean') return value ? 1 : 0;
   return value;
 }

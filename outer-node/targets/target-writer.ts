@@ -1,7 +1,10 @@
-// A TargetWriter loads contract rows into one bank database, with the ledger row in the same
-// transaction as the rows (design 6): a bundle is applied completely and once, or not at all.
+// A TargetWriter loads rows into one bank database, with the ledger row in the same transaction as
+// the rows (design 6): a bundle is applied completely and once, or not at all.
 import type { ContractColumn } from '../../shared/contracts.js';
 import type { ContractValue } from '../../shared/mapping.js';
+import type { Conversion } from '../config.js';
+
+export type TargetKind = 'sqlite' | 'postgres' | 'mariadb';
 
 export interface LedgerEntry {
   bundleId: string;
@@ -12,15 +15,52 @@ export interface LedgerEntry {
   digest: string;
 }
 
-/** How one dataset lands in the bank's table: contract columns in payload order to bank columns. */
+/** How one dataset lands in the bank's table: contract columns in payload order to bank columns (DDL). */
 export interface TablePlan {
   table: string;
   /** For each payload column: its contract definition and the bank column, or null if not stored. */
-  columns: { contract: ContractColumn; target: string | null }[];
+  columns: { contract: ContractColumn; target: string | null; convert?: Conversion | undefined }[];
   /** Bank column names of the contract key, in key order. */
   key: string[];
   /** Positions of the key columns in a payload row. */
   keyPositions: number[];
+}
+
+/** A value already converted for the bank column it goes to. */
+export type TargetValue = string | number | boolean | null;
+
+/** What one bundle writes: bank column names in row order, and which of them form the key. */
+export interface LoadPlan {
+  table: string;
+  columns: string[];
+  /** Bank column names of the key (all of them appear in `columns`). */
+  key: string[];
+  /** Positions of the key columns in a row. */
+  keyPositions: number[];
+}
+
+/** A bank column as the live database describes it. */
+export interface TargetColumn {
+  name: string;
+  /** Lower-case declared type, e.g. 'character varying', 'varchar', 'numeric', 'datetime', 'text'. */
+  dataType: string;
+  /** Longest value in characters (VARCHAR(n), CHAR(n)); null when the type has no character limit. */
+  charMax: number | null;
+  /** Longest value in bytes (MariaDB TEXT family); null when not limited in bytes. */
+  byteMax: number | null;
+  /** The column's character set as the database names it ('utf8mb4', 'gbk', 'latin1', 'UTF8'...). */
+  charset: string | null;
+  numericPrecision: number | null;
+  numericScale: number | null;
+  nullable: boolean;
+}
+
+export interface TargetTable {
+  /** The table's name as the database spells it (looked up without regard to case). */
+  name: string;
+  columns: TargetColumn[];
+  /** Column lists of the primary key and unique indexes (ON CONFLICT / ON DUPLICATE KEY needs one). */
+  uniqueKeys: string[][];
 }
 
 export type ApplyOutcome =
@@ -28,25 +68,42 @@ export type ApplyOutcome =
   | { outcome: 'duplicate' }
   | { outcome: 'out-of-order'; expected: number };
 
+export interface LedgerSummary {
+  stream: string;
+  lastSequence: number;
+  bundles: number;
+  rows: number;
+  lastAppliedAt: string | null;
+}
+
 export interface TargetWriter {
+  readonly kind: TargetKind;
   readonly description: string;
   /** Creates the ledger table if it is missing. */
   prepare(): Promise<void>;
   /** Highest sequence applied for a stream, 0 when none. */
   lastApplied(stream: string): Promise<number>;
+  /** Per stream: what the ledger holds (status). */
+  ledgerSummary(): Promise<LedgerSummary[]>;
+  /** The live shape of a bank table, or undefined when it does not exist. */
+  describeTable(table: string): Promise<TargetTable | undefined>;
   /**
-   * Applies rows (or tombstones) and the ledger row in one transaction. `digest` is read after the
-   * rows were consumed, because the plaintext digest is only known then. Nothing is committed if the
-   * row stream throws.
+   * Applies rows (kind 'rows': upserts) or tombstones (deletes by key) and the ledger row in one
+   * transaction. `digest` is read after the rows were consumed, because the plaintext digest is only
+   * known then. Nothing is committed if the row stream throws.
    */
   apply(
-    plan: TablePlan,
+    plan: LoadPlan,
     kind: 'rows' | 'tombstones',
-    rows: AsyncIterable<ContractValue[]>,
+    rows: AsyncIterable<TargetValue[]>,
     ledger: Omit<LedgerEntry, 'digest' | 'rowCount'>,
     digest: () => string,
   ): Promise<ApplyOutcome>;
   /** DDL that would create the mapped table for this database kind. */
   createTableSql(plan: TablePlan): string;
+  /** Runs DDL (schema apply). SQLite runs it synchronously. */
+  exec(sql: string): Promise<void> | void;
   close(): Promise<void>;
 }
+
+export type { ContractValue };

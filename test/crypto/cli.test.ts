@@ -148,4 +148,44 @@ describe.skipIf(!existsSync(CLI))('bridge-keys command line', () => {
     ).toContain('chmod 600');
     for (const r of [listed, inspected, audit]) expect(r.out + r.err).not.toMatch(/secret-\d/);
   });
+
+  it('issues a national-suite node with --suite sm: SM2 keys certified by the bridge CA', () => {
+    const dir = 'ca-sm';
+    expect(run(['ca', 'init', '--dir', dir, '--name', 'SM CA']).status).toBe(0);
+    const issued = run([
+      'issue',
+      '--ca',
+      dir,
+      '--role',
+      'inner',
+      '--name',
+      'county-sm',
+      '--out',
+      'keys-sm',
+      '--suite',
+      'sm',
+    ]);
+    expect(issued.status, issued.err).toBe(0);
+    expect(issued.out).toContain('suite sm-v1');
+    const listed = run(['list', '--ca', dir]);
+    expect(listed.out).toMatch(/county-sm\s+inner\s+encrypt/);
+    expect(listed.out).toMatch(/county-sm\s+inner\s+sign/);
+    // SM2 keys cannot go into a token, and an SM2 CA is refused
+    const token = run([
+      'issue',
+      '--ca',
+      dir,
+      '--role',
+      'inner',
+      '--name',
+      'x',
+      '--out',
+      'keys-x',
+      '--suite',
+      'sm',
+      '--token-label',
+      't',
+    ]);
+    expect(token.status).not.toBe(0);
+  });
 });

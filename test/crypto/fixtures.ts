@@ -1,5 +1,6 @@
-// A small, real key world for the crypto tests: one CA, an inner node, three banks, trust folders.
-// Generated once per test file (beforeAll) because key generation and certificate signing are real.
+// A small, real key world for the crypto tests: one CA, an inner node, three banks, trust folders, all
+// issued for one suite (intl-v1 by default, or the national sm-v1). Generated once per test file (or per
+// suite in a describe.each) because key generation and certificate signing are real.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,15 +16,20 @@ import {
   type NodeRole,
   type PeerCertificate,
   type SealResult,
+  type SuiteName,
   type TrustStore,
 } from '../../crypto/index.js';
 
 export const CA_PASSPHRASE = 'ca passphrase for tests only';
 export const NODE_PASSPHRASE = 'node passphrase for tests only';
 
+export const SUITES: readonly SuiteName[] = ['intl-v1', 'sm-v1'];
+
 export interface World {
   root: string;
   caDir: string;
+  /** The suite every node of this world was issued for (and so seals with). */
+  suite: SuiteName;
   keysDir(name: string): string;
   trustDir(name: string): string;
   identities: Record<string, Identity>;
@@ -32,7 +38,7 @@ export interface World {
 }
 
 export async function issueNode(
-  world: { root: string; caDir: string },
+  world: { root: string; caDir: string; suite?: SuiteName },
   name: string,
   role: NodeRole,
   extra: { now?: Date; days?: number; caDir?: string } = {},
@@ -45,6 +51,7 @@ export async function issueNode(
     name,
     outDir: dir,
     passphrase: NODE_PASSPHRASE,
+    suite: world.suite ?? 'intl-v1',
     ...(extra.now ? { now: extra.now } : {}),
     ...(extra.days ? { days: extra.days } : {}),
   });
@@ -52,12 +59,12 @@ export async function issueNode(
 }
 
 /** CA + nodes gov (inner), bank-a, bank-b, bank-c (outer); trust folders for gov and bank-a/b/c. */
-export async function createWorld(): Promise<World> {
+export async function createWorld(suite: SuiteName = 'intl-v1'): Promise<World> {
   const root = mkdtempSync(join(tmpdir(), 'bridge-crypto-'));
   const caDir = join(root, 'ca');
   mkdirSync(join(root, 'out'));
   await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, name: 'Test Bridge CA' });
-  const w = { root, caDir };
+  const w = { root, caDir, suite };
   for (const [name, role] of [
     ['gov', 'inner'],
     ['bank-a', 'outer'],
@@ -95,6 +102,7 @@ export async function createWorld(): Promise<World> {
   return {
     root,
     caDir,
+    suite,
     keysDir,
     trustDir,
     identities,

@@ -35,13 +35,35 @@ describe('parseHeader', () => {
     expect(parseHeader(bytes(good), 'x').bundleId).toBe(good.bundleId);
   });
 
-  it('refuses the national suite in this build and unknown versions', () => {
-    expect(() => parseHeader(bytes({ ...good, suite: 'sm-v1' }), 'x')).toThrow(
+  it('refuses unknown suites and versions', () => {
+    expect(() => parseHeader(bytes({ ...good, suite: 'sm-v2' }), 'x')).toThrow(
       expect.objectContaining({ code: 'VERIFY_UNSUPPORTED_SUITE' }) as Error,
     );
     expect(() => parseHeader(bytes({ ...good, format: 2 }), 'x')).toThrow(
       expect.objectContaining({ code: 'VERIFY_UNSUPPORTED_VERSION' }) as Error,
     );
+  });
+
+  it('checks recipient entries by the suite: sm-v1 entries are SM2 ciphertexts of 129 bytes', () => {
+    const sm2Entry = (keyId: string, first = 0x04, length = 129) => {
+      const wrapped = Buffer.alloc(length, 3);
+      wrapped[0] = first;
+      return { alg: 'sm2-encrypt-c1c3c2', keyId, wrappedKey: wrapped.toString('base64') };
+    };
+    const sm = { ...good, suite: 'sm-v1', recipients: [sm2Entry('ef'.repeat(16))] };
+    expect(parseHeader(bytes(sm), 'x').suite).toBe('sm-v1');
+    // an intl-v1 entry under sm-v1, and an SM2 entry under intl-v1, are both malformed
+    for (const header of [
+      { ...good, suite: 'sm-v1' },
+      { ...good, recipients: [sm2Entry('ef'.repeat(16))] },
+      { ...sm, recipients: [sm2Entry('ef'.repeat(16), 0x02)] },
+      { ...sm, recipients: [sm2Entry('ef'.repeat(16), 0x04, 128)] },
+      { ...sm, recipients: [{ ...sm2Entry('ef'.repeat(16)), epk: 'AAAA' }] },
+    ]) {
+      expect(() => parseHeader(bytes(header), 'x')).toThrow(
+        expect.objectContaining({ code: 'VERIFY_HEADER_MALFORMED' }) as Error,
+      );
+    }
   });
 
   it('refuses more than 16 recipients and out-of-range numbers as limits', () => {

@@ -25,6 +25,7 @@ import {
   collect,
   createWorld,
   description,
+  seal,
   type World,
 } from './fixtures.js';
 
@@ -183,5 +184,75 @@ describe('checking a bundle with stock openssl', () => {
     );
     expect(after.ok).toBe(false);
     expect(after.out).toMatch(/certificate revoked/);
+  });
+});
+
+describe('checking a national-suite (sm-v1) bundle with stock openssl', () => {
+  it('SM2 signer: header signature (SM3, distid 1234567812345678), key id and chain', async () => {
+    const sm = await createWorld('sm-v1');
+    try {
+      const sealed = await seal(
+        sm,
+        'gov',
+        recipientCertificates(sm.trust['gov']!, 'bank-a', new Date()),
+        Buffer.from('rows for the officer'),
+        'officer-sm.gbb',
+      );
+      expect(sealed.header.suite).toBe('sm-v1');
+      const evidence = join(sm.root, 'out', 'evidence-sm');
+      await extractBundleEvidence({ path: sealed.path, trust: sm.trust['bank-a']!, outDir: evidence });
+      execFileSync(
+        'sh',
+        ['-c', "printf 'govbank-bridge/sm-v1/header-signature\\000' | cat - header.json > rebuilt.preimage"],
+        { cwd: evidence },
+      );
+      expect(
+        readFileSync(join(evidence, 'rebuilt.preimage')).equals(
+          readFileSync(join(evidence, 'header.preimage')),
+        ),
+      ).toBe(true);
+      const verify = (file: string) =>
+        openssl(
+          [
+            'pkeyutl',
+            '-verify',
+            '-certin',
+            '-inkey',
+            'signer.cert.pem',
+            '-rawin',
+            '-digest',
+            'sm3',
+            '-pkeyopt',
+            'distid:1234567812345678',
+            '-in',
+            file,
+            '-sigfile',
+            'header.sig',
+          ],
+          evidence,
+        );
+      expect(verify('rebuilt.preimage').out).toMatch(/Signature Verified Successfully/);
+      const tampered = readFileSync(join(evidence, 'rebuilt.preimage'));
+      tampered[tampered.length - 5]! ^= 0x01;
+      writeFileSync(join(evidence, 'tampered.preimage'), tampered);
+      expect(verify('tampered.preimage').ok).toBe(false);
+      execFileSync(
+        'sh',
+        [
+          '-c',
+          'openssl x509 -in signer.cert.pem -noout -pubkey | openssl pkey -pubin -outform DER > signer.spki.der',
+        ],
+        { cwd: evidence },
+      );
+      expect(openssl(['dgst', '-sha256', '-r', 'signer.spki.der'], evidence).out.slice(0, 32)).toBe(
+        sealed.header.sender.keyId,
+      );
+      expect(openssl(['x509', '-in', 'signer.cert.pem', '-noout', '-text'], evidence).out).toMatch(/SM2/);
+      expect(openssl(['verify', '-CAfile', 'ca.cert.pem', 'signer.cert.pem'], evidence).out).toMatch(
+        /signer\.cert\.pem: OK/,
+      );
+    } finally {
+      sm.cleanup();
+    }
   });
 });
