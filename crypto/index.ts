@@ -30,5 +30,32 @@ export {
   type CertificateListing,
 } from './authority.js';
 export { inspectBundle, extractBundleEvidence, type BundleInspection } from './inspect.js';
-export { appendAuditEvent, verifyAuditLog, type AuditEntry, type AuditVerification } from './audit-log.js';
+export {
+  appendAuditEvent,
+  openAuditLog,
+  verifyAuditLog,
+  entryHash,
+  GENESIS_HASH,
+  type AuditAppender,
+  type AuditDetails,
+  type AuditEntry,
+  type AuditEventName,
+  type AuditVerification,
+  type KeyAuditEventName,
+  type NodeAuditEventName,
+  type RecordedHead,
+} from './audit-log.js';
+export {
+  AUDIT_EXPORT_FORMAT,
+  appendNodeAuditEvent,
+  exportAuditLog,
+  recordNodeEvent,
+  verifyAuditExport,
+  type AuditExport,
+  type BundleCrossingDetails,
+  type ConsentReceivedDetails,
+  type DecisionDetails,
+  type NodeAuditDetails,
+  type QuarantineDetails,
+} from './audit-export.js';
 export * as bundleLimits from './limits.js';

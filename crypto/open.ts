@@ -20,6 +20,7 @@ import {
   PREFIX_LENGTH,
 } from './limits.js';
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
+import { startDigest } from './digest-worker.js';
 import { createSuiteHash, labelledDigest, suiteNamed } from './suites.js';
 import { publicKeyOf, resolveSigner } from './trust-store.js';
 import type { BundleHeader, Identity, NodeRole, PeerCertificate, TrustStore } from './types.js';
@@ -280,17 +281,18 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
 
   async function* decryptSegments(): AsyncGenerator<Buffer> {
     const handle = await openForReading(req.path);
+    const hashing = startDigest(suite.hash);
+    let finished = false;
     try {
       const reader = new SequentialReader(handle, envelope.bodyOffset, where);
       const segmentSize = envelope.header.segmentSize;
-      const plaintextHash = createSuiteHash(suite);
       const segments = suite.segmentCipher(dataKey, headerDigest);
       let counter = 0;
       let total = 0;
       let readCount = 0;
       let readTotal = 0;
-      /** Reads and checks the next frame, then starts opening its segment (in the thread pool for intl-v1). */
-      const startNext = async (): Promise<{ last: boolean; opening: Promise<Buffer> }> => {
+      /** Reads and checks the next frame and its segment (ciphertext || tag), not yet decrypted. */
+      const readNext = async (): Promise<{ index: number; last: boolean; sealed: Buffer }> => {
         const index = readCount;
         const frame = await reader.read(FRAME_HEADER_LENGTH, `frame of segment ${index}`);
         const flags = frame[0];
@@ -318,41 +320,62 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
         const sealed = await reader.read(length, `segment ${index}`);
         readCount += 1;
         readTotal += length - SEGMENT_TAG_LENGTH;
-        const opening = segments.open(index, last, sealed).catch((error: unknown) => {
-          throw tampered(
-            `segment ${index} fails authentication (altered, reordered or spliced)`,
-            where,
-            error,
-          );
-        });
-        opening.catch(() => undefined); // awaited by the loop; observed here against unhandled rejections
-        return { last, opening };
+        return { index, last, sealed };
       };
-      // Pipelined on two cores: segment i+1 is read and being decrypted while this thread hashes segment i
-      // and the consumer handles it. A problem with segment i+1 is reported only after segment i was
-      // released, exactly as without the pipeline; nothing after a bad segment is ever released.
-      let next = startNext();
-      next.catch(() => undefined);
-      for (;;) {
-        const current = await next;
-        const plaintext = await current.opening;
-        if (!current.last) {
-          next = startNext();
-          next.catch(() => undefined);
-          // Let the read finish and the decryption start before hashing (errors surface next time round).
-          await next.then(
-            () => undefined,
-            () => undefined,
-          );
+      // Read ahead (docs/decisions-crypto.md C10): up to READ_AHEAD segments are read in the thread pool
+      // while this thread decrypts and the digest worker hashes. Reads stay strictly sequential (each
+      // starts after the one before), and a read problem is reported in order, as without read-ahead.
+      const reads: Promise<Awaited<ReturnType<typeof readNext>> | undefined>[] = [];
+      let tail: Promise<Awaited<ReturnType<typeof readNext>> | undefined> = Promise.resolve(undefined);
+      let readsEnded = false;
+      const readAhead = (): void => {
+        while (!readsEnded && reads.length < READ_AHEAD) {
+          tail = tail.then((previous) => {
+            if (previous?.last) return undefined;
+            return readNext();
+          });
+          tail.catch(() => undefined); // observed; the loop awaits it in order
+          reads.push(tail);
         }
-        const last = current.last;
-        plaintextHash.update(plaintext);
+      };
+      // Segment i is released only once segment i+1 authenticated (or failed: then i is released first and
+      // the problem reported after it, exactly as without the pipeline); nothing after a bad segment is
+      // released, and the last segment only after the final signature verified.
+      let held: Promise<Buffer> | undefined;
+      for (;;) {
+        readAhead();
+        let plaintext: Buffer;
+        let last: boolean;
+        try {
+          const next = await reads.shift();
+          if (next === undefined) throw new Error('read past the last segment'); // cannot happen
+          last = next.last;
+          if (last) readsEnded = true;
+          try {
+            plaintext = segments.open(next.index, last, next.sealed);
+          } catch (error) {
+            throw tampered(
+              `segment ${next.index} fails authentication (altered, reordered or spliced)`,
+              where,
+              error,
+            );
+          }
+        } catch (error) {
+          if (held) yield await held;
+          held = undefined;
+          throw error;
+        }
         total += plaintext.length;
         counter += 1;
-        if (!last) {
-          yield plaintext;
-          continue;
-        }
+        // Hashed on the worker while this thread releases the previous segment and opens the next.
+        const hashed = hashing.update(plaintext);
+        hashed.catch(() => undefined); // observed; awaited below or on the next round
+        if (held) yield await held;
+        held = hashed;
+        if (!last) continue;
+
+        const lastPlaintext = await held;
+        held = undefined;
         const signatureLength = (await reader.read(2, 'final signature length')).readUInt16BE(0);
         if (signatureLength === 0 || signatureLength > MAX_SIGNATURE_BYTES) {
           throw new VerificationError(
@@ -370,7 +393,8 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
             hint: 'Quarantine the file; something was appended to it',
           });
         }
-        const plaintextDigest = plaintextHash.digest();
+        finished = true;
+        const plaintextDigest = await hashing.digest();
         const preimage = finalSignaturePreimage(
           { headerDigest, plaintextDigest, segmentCount: counter, plaintextLength: total },
           suite.name,
@@ -386,10 +410,11 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           );
         }
         digest = labelledDigest(suite, plaintextDigest);
-        if (plaintext.length > 0) yield plaintext;
+        if (lastPlaintext.length > 0) yield lastPlaintext;
         return;
       }
     } finally {
+      if (!finished) hashing.abort();
       dataKey.fill(0);
       await handle.close();
     }
@@ -415,6 +440,9 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
     },
   };
 }
+
+/** Segments read ahead of the one being decrypted (each at most segmentSize + 16 bytes in memory). */
+const READ_AHEAD = 2;
 
 function tampered(message: string, where: string, cause?: unknown): VerificationError {
   return new VerificationError('VERIFY_SEGMENT_TAMPERED', message, {

@@ -17,6 +17,7 @@ import {
   FLAG_LAST,
   FLAG_MORE,
   FORMAT_VERSION,
+  FRAME_HEADER_LENGTH,
   MAGIC,
   MAX_PLAINTEXT_BYTES,
   MAX_RECIPIENTS,
@@ -26,6 +27,7 @@ import {
 } from './limits.js';
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
 import { randomBundleId } from './primitives.js';
+import { startDigest, type DigestSession } from './digest-worker.js';
 import { createSuiteHash, defaultSuiteFor, labelledDigest, suiteNamed, type Suite } from './suites.js';
 import { publicKeyOf } from './trust-store.js';
 import type { BundleDescription, BundleHeader, Identity, PeerCertificate, SuiteName } from './types.js';
@@ -147,6 +149,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
   mkdirSync(dirname(req.outputPath), { recursive: true });
   const temp = temporaryNameFor(req.outputPath);
   let handle: FileHandle | undefined;
+  let plaintextHash: DigestSession | undefined;
   try {
     handle = await open(temp, 'wx', 0o644);
     const out = new SequentialWriter(handle);
@@ -156,19 +159,38 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     prefix.writeUInt32BE(headerBytes.length, MAGIC.length + 2);
     await out.write(prefix, headerBytes, u16(headerSignature.length), headerSignature);
 
-    const plaintextHash = createSuiteHash(suite);
     const segments = suite.segmentCipher(dataKey, headerDigest);
+    // Two cores (docs/decisions-crypto.md C10): this thread fills a segment and seals it, the digest
+    // worker hashes the previous segment(s) meanwhile, and the file write of the previous frame is in
+    // flight in the thread pool. SEGMENTS_IN_FLIGHT segment buffers circulate between this thread and
+    // the worker (shared memory, not copied), so memory stays bounded whatever the body size.
+    plaintextHash = startDigest(suite.hash);
+    const hashing = plaintextHash;
+    const free: Buffer[] = [];
+    const inFlight: Promise<Buffer>[] = [];
+    let allocated = 0;
+    const nextBuffer = async (): Promise<Buffer> => {
+      const reusable = free.pop();
+      if (reusable) return reusable;
+      if (allocated < SEGMENTS_IN_FLIGHT) {
+        allocated += 1;
+        // Shared memory: the digest worker reads the segment in place, no copy and no transfer.
+        return Buffer.from(new SharedArrayBuffer(segmentSize));
+      }
+      return (await inFlight.shift()) ?? Buffer.from(new SharedArrayBuffer(segmentSize));
+    };
     let counter = 0;
     let total = 0;
-    // Pipelined on two cores: the segment cipher may run in the thread pool (intl-v1) while this thread
-    // hashes the plaintext, and the previous segment's write is still in flight (at most one).
     let writing: Promise<void> = Promise.resolve();
     const emit = async (plaintext: Buffer, last: boolean): Promise<void> => {
       if (counter >= MAX_SEGMENTS) throw new BundleError('BUNDLE_TOO_LARGE', 'Too many segments', { where });
-      const sealing = segments.seal(counter, last, plaintext);
-      plaintextHash.update(plaintext);
-      const sealed = await sealing;
-      const frame = Buffer.alloc(5);
+      const sealed = segments.seal(counter, last, plaintext);
+      // The whole segment buffer is filled again once hashed.
+      const reusable = hashing.update(plaintext).then((back) => Buffer.from(back.buffer, 0, segmentSize));
+      // Observed here so that an abandoned digest is not an unhandled rejection; awaited when reused.
+      reusable.catch(() => undefined);
+      inFlight.push(reusable);
+      const frame = Buffer.alloc(FRAME_HEADER_LENGTH);
       frame[0] = last ? FLAG_LAST : FLAG_MORE;
       frame.writeUInt32BE(
         sealed.reduce((sum, part) => sum + part.length, 0),
@@ -181,7 +203,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       counter += 1;
     };
     // A full segment is only emitted once more data arrives, so the last one is always flagged last.
-    const pending = Buffer.alloc(segmentSize);
+    let pending = await nextBuffer();
     let filled = 0;
     for await (const chunk of req.body) {
       if (!(chunk instanceof Uint8Array)) {
@@ -200,6 +222,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       while (offset < chunk.length) {
         if (filled === segmentSize) {
           await emit(pending, false);
+          pending = await nextBuffer();
           filled = 0;
         }
         const n = Math.min(segmentSize - filled, chunk.length - offset);
@@ -210,7 +233,8 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     }
     await emit(pending.subarray(0, filled), true);
     await writing;
-    const plaintextDigest = plaintextHash.digest();
+    plaintextHash = undefined;
+    const plaintextDigest = await hashing.digest();
     const finalSignature = suite.sign(
       secrets.signKey,
       finalSignaturePreimage(
@@ -230,6 +254,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       plaintextDigest: labelledDigest(suite, plaintextDigest),
     };
   } catch (error) {
+    plaintextHash?.abort();
     await handle?.close().catch(() => undefined);
     await rm(temp, { force: true });
     // Our own errors (including a MappingError raised by the body producer) keep their family and code.
@@ -241,6 +266,9 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     });
   }
 }
+
+/** Segment buffers circulating between the sealing thread and the digest worker (fill, hash, reuse). */
+const SEGMENTS_IN_FLIGHT = 3;
 
 function u16(value: number): Buffer {
   const b = Buffer.alloc(2);

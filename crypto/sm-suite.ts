@@ -50,13 +50,12 @@ function smSegmentCipher(dataKey: Buffer, headerDigest: Buffer): SegmentCipher {
       .digest()
       .subarray(0, SEGMENT_TAG_LENGTH);
   return {
-    // SM4 is not in webcrypto: these run on the calling thread and only return promises.
     seal(counter, last, plaintext) {
       const nonce = segmentNonce(counter, last);
       const cipher = createCipheriv('sm4-ctr', encKey, Buffer.concat([nonce, COUNTER_START]));
       const ciphertext = cipher.update(plaintext);
       cipher.final();
-      return Promise.resolve([ciphertext, tagOf(nonce, ciphertext)]);
+      return [ciphertext, tagOf(nonce, ciphertext)];
     },
     open(counter, last, sealed) {
       const body = sealed.length - SEGMENT_TAG_LENGTH;
@@ -64,12 +63,12 @@ function smSegmentCipher(dataKey: Buffer, headerDigest: Buffer): SegmentCipher {
       const ciphertext = sealed.subarray(0, body);
       // Encrypt-then-MAC: authenticate first, decrypt only what authenticated.
       if (!timingSafeEqual(tagOf(nonce, ciphertext), sealed.subarray(body))) {
-        return Promise.reject(new Error('HMAC-SM3 tag mismatch'));
+        throw new Error('HMAC-SM3 tag mismatch');
       }
       const decipher = createDecipheriv('sm4-ctr', encKey, Buffer.concat([nonce, COUNTER_START]));
       const plaintext = decipher.update(ciphertext);
       decipher.final();
-      return Promise.resolve(plaintext);
+      return plaintext;
     },
   };
 }

@@ -2,7 +2,14 @@
 // opening are written once against the Suite interface below; everything that differs between the
 // international suite (intl-v1) and the national one (sm-v1) lives behind it: the hash, the segment
 // AEAD, the data-key wrap and the signature. The container, header, frame and nonce rules are shared.
-import { createHash, webcrypto, type Hash, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createSecretKey,
+  type Hash,
+  type KeyObject,
+} from 'node:crypto';
 import { isP256 } from './certificates.js';
 import type { DecryptionKey, SigningKey } from './identity.js';
 import { unwrapDataKey, wrapDataKey } from './key-wrap.js';
@@ -14,15 +21,14 @@ import type { Identity, RecipientEntry, SuiteName } from './types.js';
 
 /**
  * Seals and opens the segments of one bundle under one data key and one header digest (the AAD).
- * Asynchronous so that a suite can run the cipher off the main thread (intl-v1 uses webcrypto, which
- * runs in libuv's thread pool) while the caller hashes the plaintext: two cores instead of one.
- * `plaintext` / `sealed` must stay unchanged until the promise settles.
+ * Synchronous, on the calling thread: the plaintext digest runs beside it on a worker thread
+ * (digest-worker.ts), which is the two-core split (docs/decisions-crypto.md C10).
  */
 export interface SegmentCipher {
   /** Segment i sealed: buffers whose concatenation is ciphertext || 16-byte tag (no copy into one). */
-  seal(counter: number, last: boolean, plaintext: Uint8Array): Promise<Buffer[]>;
-  /** Segment i opened; rejects if it does not authenticate (altered, reordered, spliced, re-flagged). */
-  open(counter: number, last: boolean, sealed: Buffer): Promise<Buffer>;
+  seal(counter: number, last: boolean, plaintext: Uint8Array): Buffer[];
+  /** Segment i opened; throws if it does not authenticate (altered, reordered, spliced, re-flagged). */
+  open(counter: number, last: boolean, sealed: Buffer): Buffer;
 }
 
 export interface Suite {
@@ -59,23 +65,31 @@ export const intlSuite: Suite = {
   segmentCipher: gcmSegmentCipher,
 };
 
-/** AES-256-GCM segments through webcrypto (same OpenSSL, but in the thread pool; see SegmentCipher). */
+/** AES-256-GCM segments with node:crypto (OpenSSL's AES-NI/PCLMUL code), one cipher per segment. */
 function gcmSegmentCipher(dataKey: Buffer, headerDigest: Buffer): SegmentCipher {
-  // The CryptoKey holds its own copy of the data key; the caller still zeroes its Buffer at the end.
-  const key = webcrypto.subtle.importKey('raw', dataKey, 'AES-GCM', false, ['encrypt', 'decrypt']);
-  const params = (counter: number, last: boolean): webcrypto.AesGcmParams => ({
-    name: 'AES-GCM',
-    iv: segmentNonce(counter, last),
-    additionalData: headerDigest,
-    tagLength: SEGMENT_TAG_LENGTH * 8,
-  });
+  // The KeyObject holds its own copy of the data key; the caller still zeroes its Buffer at the end.
+  const key = createSecretKey(dataKey);
   return {
-    async seal(counter, last, plaintext) {
-      return [Buffer.from(await webcrypto.subtle.encrypt(params(counter, last), await key, plaintext))];
+    seal(counter, last, plaintext) {
+      const cipher = createCipheriv('aes-256-gcm', key, segmentNonce(counter, last), {
+        authTagLength: SEGMENT_TAG_LENGTH,
+      });
+      cipher.setAAD(headerDigest);
+      const ciphertext = cipher.update(plaintext);
+      cipher.final();
+      return [ciphertext, cipher.getAuthTag()];
     },
-    async open(counter, last, sealed) {
-      // Rejects with an OperationError when the tag does not match.
-      return Buffer.from(await webcrypto.subtle.decrypt(params(counter, last), await key, sealed));
+    open(counter, last, sealed) {
+      const body = sealed.length - SEGMENT_TAG_LENGTH;
+      const decipher = createDecipheriv('aes-256-gcm', key, segmentNonce(counter, last), {
+        authTagLength: SEGMENT_TAG_LENGTH,
+      });
+      decipher.setAAD(headerDigest);
+      decipher.setAuthTag(sealed.subarray(body));
+      const plaintext = decipher.update(sealed.subarray(0, body));
+      // Throws when the tag does not match; the plaintext above is then dropped, never returned.
+      decipher.final();
+      return plaintext;
     },
   };
 }

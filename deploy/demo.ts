@@ -11,6 +11,7 @@ import { exportDataset } from '../inner-node/export.js';
 import { openOuterContext } from '../outer-node/context.js';
 import { importOnce } from '../outer-node/import.js';
 import { buildDemoEnvironment } from './demo-environment.js';
+import { runLendingDemo } from './lending-demo.js';
 
 const program = new Command('demo')
   .description('Run the govbank-bridge demo: synthetic county -> sealed bundles -> ferry -> bank database')
@@ -84,6 +85,16 @@ const program = new Command('demo')
       }
       const t3 = Date.now();
 
+      say(
+        '- lending: portraits under a county batch programme, a scorecard trained on past loans, one application',
+      );
+      const lending = runLendingDemo({
+        countyDb: env.county.dbPath,
+        povertyCsv: env.county.csvPath,
+        bankDb: env.bankDb,
+        bank: 'bank-a',
+      });
+
       const pipelineSeconds = (t3 - t0) / 1000;
       const rel = (p: string): string => relative(process.cwd(), p) || '.';
       say('');
@@ -106,6 +117,10 @@ const program = new Command('demo')
       say(
         `  end to end  ${pipelineSeconds.toFixed(2)} s, ${Math.round(imported / Math.max(pipelineSeconds, 0.001)).toLocaleString('en-US')} rows/s`,
       );
+      say(
+        `  lending     scorecard ${lending.modelVersion} trained on ${lending.loans.toLocaleString('en-US')} past loans (AUC ${lending.auc.toFixed(3)}); decision in ${lending.decideMs.toFixed(1)} ms:`,
+      );
+      for (const line of lending.decision.split('\n')) say(`    ${line}`);
       say(`  county db   ${rel(env.county.dbPath)}`);
       say(
         `  bank db     ${rel(env.bankDb)} (tables GOV_RESIDENT, GOV_SOCIAL_INSURANCE, ...; ledger bridge_ledger)`,

@@ -124,6 +124,7 @@ export type KeyErrorCode =
   | 'KEY_REVOKED'
   | 'KEY_EXPIRED'
   | 'KEY_AUDIT_BROKEN'
+  | 'KEY_AUDIT_LOCKED'
   | 'KEY_TOKEN';
 
 export class KeyError extends BridgeError<KeyErrorCode> {
@@ -138,7 +139,9 @@ export type SourceErrorCode =
   /** The source's columns changed since the last export (schema drift). */
   | 'SOURCE_DRIFT'
   /** The dataset is paused (drift awaiting approval); `inner-node resume` releases it. */
-  | 'SOURCE_PAUSED';
+  | 'SOURCE_PAUSED'
+  /** Another process of the same node is exporting the dataset. */
+  | 'SOURCE_BUSY';
 
 export class SourceError extends BridgeError<SourceErrorCode> {
   readonly family = 'SourceError';

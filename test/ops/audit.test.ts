@@ -5,14 +5,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { entryHash, verifyAuditLog, type AuditEntry } from '../../crypto/audit-log.js';
 import {
   appendNodeAuditEvent,
+  entryHash,
   exportAuditLog,
   verifyAuditExport,
+  verifyAuditLog,
+  type AuditEntry,
   type BundleCrossingDetails,
   type DecisionDetails,
-} from '../../deploy/audit-export.js';
+} from '../../crypto/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'govbank-audit-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
