@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // inner-node: the government-side node. Thin: parse flags, call the library, print (style.md rule 10).
+import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { action, cliLogger, progressLine, stopSignal } from '../shared/cli-support.js';
+import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
 import { loadInnerConfig } from './config.js';
 import { openInnerContext } from './context.js';
 import { runInnerDaemon } from './daemon.js';
-import { exportDataset } from './export.js';
+import { exportDataset, resumeDataset, type ExportProgress } from './export.js';
 import { initInnerNode } from './init.js';
+import { checkMappingFile } from './mapping-check.js';
+import { registerPortraitCommands } from './portraits/cli.js';
+import { InnerState } from './state.js';
 
 const DEFAULT_CONFIG = 'inner-node.yaml';
 
@@ -28,7 +32,12 @@ program
   .option('--force', 'overwrite an existing configuration')
   .action(
     action((dir: string, opts: { name: string; bank: string; source: string; force?: boolean }) => {
-      const created = initInnerNode(dir, { name: opts.name, bank: opts.bank, sourcePath: opts.source, force: opts.force ?? false });
+      const created = initInnerNode(dir, {
+        name: opts.name,
+        bank: opts.bank,
+        sourcePath: opts.source,
+        force: opts.force ?? false,
+      });
       process.stdout.write(`created:\n${created.map((c) => `  ${c}`).join('\n')}\n`);
       process.stdout.write(
         `next: issue keys with 'bridge-keys issue --role inner --name ${opts.name} --out ${dir}/keys', import the bank's certificate into ${dir}/trust, then 'inner-node check --config ${dir}/inner-node.yaml'\n`,
@@ -49,33 +58,146 @@ program
     }),
   );
 
+/** Progress bars on a terminal only (one per stream); nothing at all in logs or pipes. */
+function progressBars(): { update(p: ExportProgress): void; stop(): void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const multi = new cliProgress.MultiBar(
+    {
+      format: ' {stream} [{bar}] {value}/{total} rows | {rate} rows/s | ETA {eta}s',
+      hideCursor: true,
+      clearOnComplete: false,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, { bar: cliProgress.SingleBar; started: number }>();
+  return {
+    update(p) {
+      const key = `${p.dataset} → ${p.bank}`;
+      let entry = bars.get(key);
+      if (!entry) {
+        entry = { bar: multi.create(p.total ?? p.rows, 0, { stream: key, rate: 0 }), started: Date.now() };
+        bars.set(key, entry);
+      }
+      const seconds = Math.max((Date.now() - entry.started) / 1000, 0.001);
+      entry.bar.setTotal(Math.max(p.total ?? 0, p.rows));
+      entry.bar.update(p.rows, { rate: Math.round(p.rows / seconds) });
+    },
+    stop() {
+      multi.stop();
+    },
+  };
+}
+
 program
   .command('export')
   .description('export a dataset (or all) to every authorised bank now, then exit')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
-  .option('-d, --dataset <name>', 'dataset to export (default: all)')
+  .option('-d, --dataset <name>', 'dataset to export (default: all that are not paused)')
   .option('--once', 'run one export and exit (the default for this command)')
   .option('-v, --verbose', 'log each bundle')
   .action(
     action(async (opts: { config: string; dataset?: string; verbose?: boolean }) => {
       const ctx = await openInnerContext(opts.config, cliLogger('inner-node', opts.verbose));
       try {
-        const datasets = opts.dataset ? [opts.dataset] : Object.keys(ctx.settings.config.datasets);
+        const datasets = opts.dataset
+          ? [opts.dataset]
+          : Object.keys(ctx.settings.config.datasets).filter((d) => {
+              const paused = ctx.state.paused(d);
+              if (paused) process.stdout.write(`${d}: paused (${paused.reason}); skipped\n`);
+              return !paused;
+            });
         for (const dataset of datasets) {
-          const progress = progressLine(`export ${dataset}`);
+          const bars = progressBars();
           const started = Date.now();
-          const results = await exportDataset(ctx, dataset, { onProgress: (p) => progress.update(p.rows, p.bytes) });
-          progress.done();
+          let results;
+          try {
+            results = await exportDataset(ctx, dataset, {
+              onProgress: (p) => bars.update(p),
+              estimate: process.stderr.isTTY,
+            });
+          } finally {
+            bars.stop();
+          }
           const seconds = (Date.now() - started) / 1000;
           for (const r of results) {
+            const tombstones = r.tombstones ? `, ${r.tombstones} tombstone(s)` : '';
+            const rejects = r.rejectFile ? ` (see ${r.rejectFile})` : '';
             process.stdout.write(
-              `${r.stream}: ${r.rows} rows in ${r.bundles.length} bundle(s), ${r.rejects} rejected, ${seconds.toFixed(1)} s\n`,
+              `${r.stream}: ${r.rows} rows in ${r.bundles.length} bundle(s)${tombstones}, ${r.rejects} rejected${rejects}, ${seconds.toFixed(1)} s\n`,
             );
           }
         }
       } finally {
-        ctx.close();
+        await ctx.dispose();
       }
+    }),
+  );
+
+program
+  .command('resume')
+  .description('release a dataset paused by schema drift, accepting the source columns as they are now')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .requiredOption('-d, --dataset <name>', 'dataset to resume')
+  .action(
+    action(async (opts: { config: string; dataset: string }) => {
+      const ctx = await openInnerContext(opts.config, cliLogger('inner-node'));
+      try {
+        const resumed = await resumeDataset(ctx, opts.dataset);
+        process.stdout.write(
+          resumed.wasPaused
+            ? `${opts.dataset}: resumed (was paused: ${resumed.reason ?? ''}); the source's current columns are the new baseline\n`
+            : `${opts.dataset}: was not paused; the source's current columns are recorded as the baseline\n`,
+        );
+      } finally {
+        await ctx.dispose();
+      }
+    }),
+  );
+
+const mapping = program.command('mapping').description('mapping files: source columns to data contracts');
+mapping
+  .command('check')
+  .description(
+    'validate a mapping file against its contract and the live source, and map the first rows (dry run)',
+  )
+  .argument('<file>', 'mapping file (YAML)')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('-d, --dataset <name>', 'dataset to check against (default: the one that uses FILE)')
+  .option('-n, --rows <n>', 'rows to map in the dry run', '10')
+  .option('--json', 'print JSON')
+  .action(
+    action(async (file: string, opts: { config: string; dataset?: string; rows: string; json?: boolean }) => {
+      const settings = loadInnerConfig(opts.config);
+      const report = await checkMappingFile(settings, file, {
+        ...(opts.dataset ? { dataset: opts.dataset } : {}),
+        rows: Math.max(1, Number.parseInt(opts.rows, 10) || 10),
+      });
+      // Dry-run rows hold resident ID numbers: masked like every log line.
+      const print = (text: string): boolean => process.stdout.write(maskResidentIdsInText(text));
+      if (opts.json) {
+        print(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        print(`${report.file}: dataset ${report.dataset}, source ${report.source}\n`);
+        for (const p of report.problems) print(`  problem: ${p}\n`);
+        if (report.unmappedSourceColumns.length > 0) {
+          print(`  source columns not mapped (not exported): ${report.unmappedSourceColumns.join(', ')}\n`);
+        }
+        for (const r of report.rows) print(`  ok     ${r.where}: ${JSON.stringify(r.row)}\n`);
+        for (const r of report.rejects) {
+          for (const j of r.rejects) {
+            print(
+              `  reject ${r.where}: ${j.column} ← ${j.sourceColumn}: ${j.rule}: ${j.reason} (raw ${j.raw})\n`,
+            );
+          }
+        }
+        print(
+          report.problems.length > 0
+            ? 'the mapping does not fit the source\n'
+            : `mapped ${report.rows.length} row(s), ${report.rejects.length} rejected\n`,
+        );
+      }
+      if (report.problems.length > 0) process.exitCode = 2;
     }),
   );
 
@@ -91,39 +213,59 @@ program
       try {
         await runInnerDaemon(ctx, stopSignal());
       } finally {
-        ctx.close();
+        await ctx.dispose();
       }
     }),
   );
 
 program
   .command('status')
-  .description('per stream: next sequence, cursor, bundles and rows sent, last run')
+  .description(
+    'per dataset: paused reason; per stream: next sequence, cursor, bundles and rows sent, last run',
+  )
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('--json', 'print JSON')
   .action(
-    action(async (opts: { config: string; json?: boolean }) => {
-      const ctx = await openInnerContext(opts.config, cliLogger('inner-node'));
+    action((opts: { config: string; json?: boolean }) => {
+      // Status reads the state database only: it needs no keys and no source connection.
+      const settings = loadInnerConfig(opts.config);
+      const state = new InnerState(settings.folders.state);
       try {
-        const streams = ctx.state.streams();
+        const streams = state.streams();
+        const datasets = Object.entries(settings.config.datasets).map(([name, spec]) => ({
+          dataset: name,
+          mode: spec.mode,
+          interval: spec.interval,
+          paused: state.paused(name) ?? null,
+          streams: streams.filter((s) => s.dataset === name),
+        }));
         if (opts.json) {
           // Cursor keys can hold resident ID numbers: masked on the way out like every log line.
-          process.stdout.write(`${maskResidentIdsInText(JSON.stringify(streams, null, 2))}\n`);
+          process.stdout.write(`${maskResidentIdsInText(JSON.stringify({ datasets, streams }, null, 2))}\n`);
           return;
         }
         if (streams.length === 0) process.stdout.write('no streams yet: run inner-node export\n');
-        for (const s of streams) {
-          const run = s.lastRun
-            ? `last run ${s.lastRun.finishedAt} ${s.lastRun.status} (${s.lastRun.rows} rows, ${s.lastRun.rejects} rejected)${s.lastRun.message ? `: ${s.lastRun.message}` : ''}`
-            : 'never run';
-          process.stdout.write(
-            `${s.stream}\n  next sequence ${s.nextSequence}, cursor ${s.cursorWatermark ?? '-'}\n  sent ${s.bundles} bundle(s), ${s.rows} rows; ${run}\n`,
+        const out: string[] = [];
+        for (const d of datasets) {
+          out.push(
+            `dataset ${d.dataset} (${d.mode}, every ${d.interval})${d.paused ? `: PAUSED since ${d.paused.since}: ${d.paused.reason}` : ''}\n`,
           );
+          for (const s of d.streams) {
+            const run = s.lastRun
+              ? `last run ${s.lastRun.finishedAt} ${s.lastRun.status} (${s.lastRun.rows} rows, ${s.lastRun.rejects} rejected)${s.lastRun.message ? `: ${s.lastRun.message}` : ''}`
+              : 'never run';
+            out.push(
+              `${s.stream}\n  next sequence ${s.nextSequence}, cursor ${s.cursorWatermark ?? '-'}\n  sent ${s.bundles} bundle(s), ${s.rows} rows; ${run}\n`,
+            );
+          }
         }
+        process.stdout.write(maskResidentIdsInText(out.join('')));
       } finally {
-        ctx.close();
+        state.close();
       }
     }),
   );
+
+registerPortraitCommands(program);
 
 await program.parseAsync();

@@ -1,32 +1,110 @@
 // The inner node's configuration: one YAML file, validated once at start-up (style.md rule 9).
 import { z } from 'zod';
+import { SOURCE_ENCODINGS } from '../shared/charset.js';
 import { loadYamlConfig, parseDuration, parseSize, resolveFrom } from '../shared/config-loader.js';
 import { findContract } from '../shared/contracts.js';
-import { ColumnMappingSchema } from '../shared/mapping.js';
+import { csvDelimiterProblem } from '../shared/csv.js';
+import { ConfigError } from '../shared/errors.js';
+import {
+  ColumnMappingSchema,
+  compileMapping,
+  MappingFileSchema,
+  type ColumnMapping,
+} from '../shared/mapping.js';
 import { WATERMARK_FORMATS } from '../shared/time.js';
 
 const name = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,62}$/,
+    'lower-case letters, digits and dashes, starting with a letter or digit',
+  );
 const datasetName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'lower-case letters, digits and underscores');
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, "a duration such as '30s', '5m', '7d'");
+const duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== undefined, "a duration such as '30s', '5m', '7d'");
 const size = z.string().refine((s) => parseSize(s) !== undefined, "a size such as '64MiB' or '512KiB'");
 
+// Database passwords come from a file (mode 0600) or an environment variable, never the URL in a
+// shared configuration file (a password in the URL is accepted but discouraged in docs/inner-node.md).
+const secret = {
+  password_file: z.string().optional(),
+  password_env: z.string().optional(),
+};
+const url = (scheme: RegExp, example: string) =>
+  z.string().refine((u) => {
+    try {
+      return scheme.test(new URL(u).protocol);
+    } catch {
+      return false;
+    }
+  }, `a URL such as ${example}`);
+
 const SqliteSource = z.strictObject({ kind: z.literal('sqlite'), path: z.string() });
-const SourceSchema = z.discriminatedUnion('kind', [SqliteSource]);
+const PostgresSource = z.strictObject({
+  kind: z.literal('postgres'),
+  url: url(/^postgres(ql)?:$/, 'postgresql://reader@db.gov.local:5432/hukou'),
+  schema: z.string().optional(),
+  ...secret,
+});
+const MariadbSource = z.strictObject({
+  kind: z.literal('mariadb'),
+  url: url(/^(mysql|mariadb):$/, 'mysql://reader@db.gov.local:3306/shebao'),
+  /** Overrides the columns' declared character sets, for legacy tables keeping GBK bytes in latin1. */
+  encoding: z.enum(SOURCE_ENCODINGS).optional(),
+  ...secret,
+});
+const CsvSource = z.strictObject({
+  kind: z.literal('csv'),
+  path: z.string(),
+  encoding: z.enum(SOURCE_ENCODINGS).default('utf-8'),
+  delimiter: z
+    .string()
+    .default(',')
+    .refine(
+      (d) => csvDelimiterProblem(d) === undefined,
+      'one ASCII character below 0x40, such as , ; or a tab',
+    ),
+  null_text: z.string().optional(),
+});
+const SourceSchema = z.discriminatedUnion('kind', [SqliteSource, PostgresSource, MariadbSource, CsvSource]);
+export type SourceSpec = z.infer<typeof SourceSchema>;
+
+const columnName = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine(
+    (c) => !/["`]/.test(c) && ![...c].some((ch) => ch.charCodeAt(0) < 0x20),
+    'a column name without quotes or control characters',
+  );
 
 const DatasetSchema = z.strictObject({
   contract: z.string().refine((c) => findContract(c) !== undefined, 'the name of a known data contract'),
   source: name,
-  table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain table name'),
-  watermark: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain column name'),
+  /** The table (database sources); a delimited-file source is its own table. */
+  table: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain table name')
+    .optional(),
+  /** incremental: by (watermark, key) cursor; snapshot: the whole source each run, deletes as tombstones. */
+  mode: z.enum(['incremental', 'snapshot']).default('incremental'),
+  watermark: columnName.optional(),
+  /** What to do when the source gains, loses or retypes a column (docs/inner-node.md, "Schema drift"). */
+  drift: z.enum(['ignore', 'add_nullable', 'pause']).default('pause'),
   watermark_format: z.enum(WATERMARK_FORMATS).default('yyyy-MM-dd HH:mm:ss'),
-  watermark_timezone: z.string().regex(/^[+-]\d{2}:\d{2}$|^Z$/, "a UTC offset such as '+08:00'").default('+08:00'),
+  watermark_timezone: z
+    .string()
+    .regex(/^[+-]\d{2}:\d{2}$|^Z$/, "a UTC offset such as '+08:00'")
+    .default('+08:00'),
   safety_lag: duration.default('5s'),
   interval: duration.default('1m'),
   max_reject_ratio: z.number().min(0).max(1).default(0.01),
-  columns: z.record(z.string(), ColumnMappingSchema),
+  /** A mapping file (mappings/NAME.yaml), or the columns inline; exactly one of the two. */
+  mapping: z.string().optional(),
+  columns: z.record(z.string(), ColumnMappingSchema).optional(),
 });
+export type DatasetSpec = z.infer<typeof DatasetSchema>;
 
 const BankSchema = z.strictObject({
   datasets: z.record(z.string(), z.union([z.literal('*'), z.array(z.string()).min(1)])),
@@ -55,6 +133,15 @@ export const InnerConfigSchema = z
     sources: z.record(name, SourceSchema),
     datasets: z.record(datasetName, DatasetSchema),
     banks: z.record(name, BankSchema),
+    export: z
+      .strictObject({
+        /**
+         * Threads for long SQLite exports, the main thread included (at most one per core). Default 1:
+         * on a busy or two-core machine a single thread is as fast and needs less memory (docs/inner-node.md).
+         */
+        workers: z.number().int().min(1).max(16).default(1),
+      })
+      .prefault({}),
     bundles: z
       .strictObject({
         max_rows: z.number().int().min(1).max(1_000_000).default(50_000),
@@ -66,19 +153,31 @@ export const InnerConfigSchema = z
   })
   .superRefine((config, ctx) => {
     for (const [dataset, spec] of Object.entries(config.datasets)) {
-      if (!Object.hasOwn(config.sources, spec.source)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['datasets', dataset, 'source'],
-          message: `no source named '${spec.source}' under sources`,
-        });
+      const issue = (path: string, message: string): void =>
+        ctx.addIssue({ code: 'custom', path: ['datasets', dataset, path], message });
+      const source = Object.hasOwn(config.sources, spec.source) ? config.sources[spec.source] : undefined;
+      if (!source) issue('source', `no source named '${spec.source}' under sources`);
+      if (source && source.kind !== 'csv' && spec.table === undefined)
+        issue('table', 'name the source table');
+      if (spec.mode === 'incremental' && spec.watermark === undefined) {
+        issue('watermark', 'an incremental dataset needs a watermark column (or set mode: snapshot)');
+      }
+      if ((spec.mapping === undefined) === (spec.columns === undefined)) {
+        issue(
+          'mapping',
+          'give either a mapping file (mapping: FILE) or inline columns, not both and not neither',
+        );
       }
     }
     for (const [bank, spec] of Object.entries(config.banks)) {
       for (const [dataset, columns] of Object.entries(spec.datasets)) {
         const ds = config.datasets[dataset];
         if (!ds) {
-          ctx.addIssue({ code: 'custom', path: ['banks', bank, 'datasets', dataset], message: 'no such dataset' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['banks', bank, 'datasets', dataset],
+            message: 'no such dataset',
+          });
           continue;
         }
         const contract = findContract(ds.contract);
@@ -114,9 +213,53 @@ export interface InnerSettings {
   resolve(path: string): string;
 }
 
+/** The columns of a dataset's mapping, whether inline or from its mapping file (loaded at start-up). */
+export function datasetColumns(settings: InnerSettings, dataset: string): Record<string, ColumnMapping> {
+  const spec = settings.config.datasets[dataset];
+  if (!spec?.columns) {
+    throw new ConfigError('CONFIG_INVALID', `Dataset '${dataset}' has no column mapping`, {
+      where: settings.path,
+    });
+  }
+  return spec.columns;
+}
+
+/** Loads and checks a mapping file against the contract it names or the dataset's contract. */
+export function loadMappingFile(path: string, contract?: string): Record<string, ColumnMapping> {
+  const loaded = loadYamlConfig(path, MappingFileSchema);
+  if (contract !== undefined && loaded.config.contract !== undefined && loaded.config.contract !== contract) {
+    throw new ConfigError('CONFIG_INVALID', `${path} maps to contract '${loaded.config.contract}'`, {
+      problems: [`contract: the dataset uses contract '${contract}'`],
+      hint: 'Point the dataset at the mapping file for its own contract',
+    });
+  }
+  return loaded.config.columns;
+}
+
 export function loadInnerConfig(path: string): InnerSettings {
   const loaded = loadYamlConfig(path, InnerConfigSchema);
   const resolve = (p: string): string => resolveFrom(loaded.baseDir, p);
+  // Mapping files are read once with the configuration, so a broken one stops start-up (rule 9).
+  const problems: string[] = [];
+  for (const [dataset, spec] of Object.entries(loaded.config.datasets)) {
+    if (spec.mapping !== undefined) spec.columns = loadMappingFile(resolve(spec.mapping), spec.contract);
+    const contract = findContract(spec.contract);
+    if (!contract || !spec.columns) continue;
+    // Every mapping is checked against its contract now, not at the first export of the dataset.
+    try {
+      compileMapping(contract, spec.columns, spec.mapping ?? `datasets.${dataset}`);
+    } catch (error) {
+      problems.push(
+        `datasets.${dataset}${spec.mapping ? ` (${spec.mapping})` : ''}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError('CONFIG_INVALID', `${loaded.path} has ${problems.length} problem(s)`, {
+      problems,
+      hint: 'Correct every item listed; the node does not start half-configured',
+    });
+  }
   const f = loaded.config.folders;
   return {
     config: loaded.config,

@@ -20,6 +20,12 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
       if (stop.stopped) break;
       if ((nextRun.get(dataset) ?? 0) > now) continue;
       nextRun.set(dataset, now + (parseDuration(spec.interval) ?? 60_000));
+      // A paused dataset waits for 'inner-node resume' (its reason is in status); the others go on.
+      const paused = ctx.state.paused(dataset);
+      if (paused) {
+        ctx.logger.debug({ dataset, reason: paused.reason }, 'dataset paused; skipped');
+        continue;
+      }
       try {
         const results = await exportDataset(ctx, dataset);
         for (const r of results) {
@@ -31,7 +37,10 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
           }
         }
       } catch (error) {
-        ctx.logger.error({ dataset, err: describeError(error) }, 'export failed; will try again at the next interval');
+        ctx.logger.error(
+          { dataset, err: describeError(error) },
+          'export failed; will try again at the next interval',
+        );
       }
     }
     const soonest = Math.min(...nextRun.values(), Date.now() + 1000);

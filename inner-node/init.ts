@@ -41,6 +41,19 @@ sources:
   county:
     kind: sqlite
     path: ${source}
+  # Other kinds (see docs/inner-node.md):
+  # hukou:
+  #   kind: postgres
+  #   url: postgresql://reader@db.gov.local:5432/hukou
+  #   password_file: secrets/hukou.password     # mode 0600, or password_env: NAME
+  # shebao:
+  #   kind: mariadb
+  #   url: mysql://reader@db.gov.local:3306/shebao
+  #   password_env: SHEBAO_PASSWORD             # text is decoded strictly from each column's charset
+  # poverty:
+  #   kind: csv
+  #   path: poverty_alleviation.csv
+  #   encoding: gb18030                         # utf-8, gbk or gb18030
 
 datasets:
   residents:
@@ -53,6 +66,8 @@ datasets:
     safety_lag: 5s             # rows newer than this wait for the next run (late commits)
     interval: 1m               # how often 'inner-node run' exports this dataset
     max_reject_ratio: 0.01     # stop the run if more rows than this are rejected
+    drift: pause               # source columns added/removed/retyped: ignore | add_nullable | pause
+    # mapping: mappings/residents.yaml   # a mapping file instead of the inline columns below
     columns:                   # contract column: source column and conversion, by name
       id_number: { from: SFZH }
       name: { from: XM }
@@ -139,6 +154,16 @@ datasets:
       filed_on: { from: LARQ, format: yyyyMMdd }
       closed_on: { from: JARQ, format: yyyyMMdd }
       updated_at: *updated_at
+
+  # poverty_alleviation:     # a file has no watermark: snapshot mode sends changes and tombstones
+  #   contract: poverty_alleviation
+  #   source: poverty
+  #   mode: snapshot
+  #   columns:
+  #     id_number: { from: 证件号码 }
+  #     name: { from: 姓名 }
+  #     status: { from: 帮扶状态, codes: { '1': lifted, '2': unstable, '3': marginal, '4': hardship } }
+  #     recognised_year: { from: 认定年度 }
 
 banks:
   ${bank}:

@@ -71,7 +71,55 @@ CREATE TABLE IF NOT EXISTS runs (
   status TEXT NOT NULL,
   message TEXT
 );
+-- The source's columns as last accepted, per dataset: compared before each export (schema drift).
+CREATE TABLE IF NOT EXISTS source_schemas (
+  dataset TEXT PRIMARY KEY,
+  columns TEXT NOT NULL,
+  recorded_at TEXT NOT NULL
+);
+-- Datasets held back until an operator runs 'inner-node resume', with the reason.
+CREATE TABLE IF NOT EXISTS paused_datasets (
+  dataset TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  since TEXT NOT NULL
+);
+-- Snapshot streams: every contract key the bank holds, with a digest of the row it was sent, and the
+-- snapshot generation that last saw it. Keys not seen by a complete snapshot are sent as tombstones.
+CREATE TABLE IF NOT EXISTS snapshot_keys (
+  stream TEXT NOT NULL,
+  key TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  seen INTEGER NOT NULL,
+  PRIMARY KEY (stream, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_keys_seen ON snapshot_keys (stream, seen);
+-- One export of a dataset at a time on this node (an 'export' command beside the daemon, say): two
+-- would number bundles alike. A lock whose process is gone (kill -9) is taken over.
+CREATE TABLE IF NOT EXISTS export_locks (
+  dataset TEXT PRIMARY KEY,
+  pid INTEGER NOT NULL,
+  since TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_generations (
+  stream TEXT PRIMARY KEY,
+  generation INTEGER NOT NULL
+);
 `;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive but not ours to signal.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface SnapshotEntry {
+  key: string;
+  digest: string;
+}
 
 export class InnerState {
   readonly db: Database.Database;
@@ -83,6 +131,12 @@ export class InnerState {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    const sentColumns = this.db.prepare('SELECT name FROM pragma_table_info(?)').all('sent_bundles') as {
+      name: string;
+    }[];
+    if (!sentColumns.some((c) => c.name === 'pruned')) {
+      this.db.exec('ALTER TABLE sent_bundles ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0');
+    }
   }
 
   close(): void {
@@ -101,9 +155,18 @@ export class InnerState {
     return row;
   }
 
-  /** Records a sealed bundle and advances the stream's cursor and sequence in one transaction. */
-  recordSealed(bundle: Omit<SentBundle, 'published'>, cursorWatermark: string | null, cursorKey: string | null): void {
+  /**
+   * Records a sealed bundle and advances the stream's cursor and sequence in one transaction; `also`
+   * runs inside the same transaction (snapshot key bookkeeping), so a crash keeps them together.
+   */
+  recordSealed(
+    bundle: Omit<SentBundle, 'published'>,
+    cursorWatermark: string | null,
+    cursorKey: string | null,
+    also?: () => void,
+  ): void {
     this.db.transaction(() => {
+      also?.();
       this.db
         .prepare(
           `INSERT INTO sent_bundles (bundle_id, stream, sequence, file, row_count, bytes, digest, published, created_at)
@@ -116,6 +179,150 @@ export class InnerState {
         )
         .run(bundle.sequence + 1, cursorWatermark, cursorKey, bundle.stream, bundle.sequence);
     })();
+  }
+
+  /** Moves the cursor past rows that produced no bundle (all rejected). */
+  advanceCursor(stream: string, cursorWatermark: string, cursorKey: string): void {
+    this.db
+      .prepare('UPDATE streams SET cursor_watermark = ?, cursor_key = ? WHERE stream = ?')
+      .run(cursorWatermark, cursorKey, stream);
+  }
+
+  /** Starts a new snapshot generation for a stream. */
+  nextGeneration(stream: string): number {
+    return this.db.transaction(() => {
+      const row = this.db
+        .prepare('SELECT generation FROM snapshot_generations WHERE stream = ?')
+        .get(stream) as { generation: number } | undefined;
+      const generation = (row?.generation ?? 0) + 1;
+      this.db
+        .prepare(
+          'INSERT INTO snapshot_generations (stream, generation) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET generation = excluded.generation',
+        )
+        .run(stream, generation);
+      return generation;
+    })();
+  }
+
+  snapshotEntry(stream: string, key: string): { digest: string; seen: number } | undefined {
+    return this.db
+      .prepare('SELECT digest, seen FROM snapshot_keys WHERE stream = ? AND key = ?')
+      .get(stream, key) as { digest: string; seen: number } | undefined;
+  }
+
+  /** Marks keys as present in this generation (rows unchanged since they were sent). */
+  markSeen(stream: string, keys: readonly string[], generation: number): void {
+    if (keys.length === 0) return;
+    const update = this.db.prepare('UPDATE snapshot_keys SET seen = ? WHERE stream = ? AND key = ?');
+    this.db.transaction(() => {
+      for (const key of keys) update.run(generation, stream, key);
+    })();
+  }
+
+  /** Records the keys and row digests of a sealed bundle; call inside recordSealed's transaction. */
+  upsertSnapshotKeys(stream: string, entries: readonly SnapshotEntry[], generation: number): void {
+    const upsert = this.db.prepare(
+      `INSERT INTO snapshot_keys (stream, key, digest, seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (stream, key) DO UPDATE SET digest = excluded.digest, seen = excluded.seen`,
+    );
+    for (const e of entries) upsert.run(stream, e.key, e.digest, generation);
+  }
+
+  /** Keys the bank holds that the given (complete) generation did not see: deleted at the source. */
+  unseenKeys(stream: string, generation: number, limit: number): string[] {
+    return (
+      this.db
+        .prepare('SELECT key FROM snapshot_keys WHERE stream = ? AND seen < ? ORDER BY key LIMIT ?')
+        .all(stream, generation, limit) as { key: string }[]
+    ).map((r) => r.key);
+  }
+
+  /** Forgets keys sent as tombstones; call inside recordSealed's transaction. */
+  deleteSnapshotKeys(stream: string, keys: readonly string[]): void {
+    const remove = this.db.prepare('DELETE FROM snapshot_keys WHERE stream = ? AND key = ?');
+    for (const key of keys) remove.run(stream, key);
+  }
+
+  sourceSchema(dataset: string): { columns: string; recordedAt: string } | undefined {
+    return this.db
+      .prepare('SELECT columns, recorded_at AS recordedAt FROM source_schemas WHERE dataset = ?')
+      .get(dataset) as { columns: string; recordedAt: string } | undefined;
+  }
+
+  recordSourceSchema(dataset: string, columns: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO source_schemas (dataset, columns, recorded_at) VALUES (?, ?, ?)
+         ON CONFLICT (dataset) DO UPDATE SET columns = excluded.columns, recorded_at = excluded.recorded_at`,
+      )
+      .run(dataset, columns, new Date().toISOString());
+  }
+
+  pause(dataset: string, reason: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO paused_datasets (dataset, reason, since) VALUES (?, ?, ?)
+         ON CONFLICT (dataset) DO UPDATE SET reason = excluded.reason`,
+      )
+      .run(dataset, reason, new Date().toISOString());
+  }
+
+  /**
+   * Takes the export lock of a dataset for this process; returns the holder's pid when another live
+   * process holds it.
+   */
+  lockDataset(dataset: string): number | undefined {
+    return this.db
+      .transaction(() => {
+        const held = this.db.prepare('SELECT pid FROM export_locks WHERE dataset = ?').get(dataset) as
+          { pid: number } | undefined;
+        if (held && held.pid !== process.pid && processAlive(held.pid)) return held.pid;
+        this.db
+          .prepare(
+            `INSERT INTO export_locks (dataset, pid, since) VALUES (?, ?, ?)
+           ON CONFLICT (dataset) DO UPDATE SET pid = excluded.pid, since = excluded.since`,
+          )
+          .run(dataset, process.pid, new Date().toISOString());
+        return undefined;
+      })
+      .immediate();
+  }
+
+  unlockDataset(dataset: string): void {
+    this.db.prepare('DELETE FROM export_locks WHERE dataset = ? AND pid = ?').run(dataset, process.pid);
+  }
+
+  /** Releases a paused dataset; returns whether it was paused. */
+  resume(dataset: string): boolean {
+    return this.db.prepare('DELETE FROM paused_datasets WHERE dataset = ?').run(dataset).changes > 0;
+  }
+
+  paused(dataset: string): { reason: string; since: string } | undefined {
+    return this.db.prepare('SELECT reason, since FROM paused_datasets WHERE dataset = ?').get(dataset) as
+      { reason: string; since: string } | undefined;
+  }
+
+  /** Published bundles created before the cutoff whose files are still kept for resends. */
+  expiredSent(before: string): { bundleId: string; file: string }[] {
+    return this.db
+      .prepare(
+        'SELECT bundle_id AS bundleId, file FROM sent_bundles WHERE published = 1 AND pruned = 0 AND created_at < ? ORDER BY created_at',
+      )
+      .all(before) as { bundleId: string; file: string }[];
+  }
+
+  markPruned(bundleId: string): void {
+    this.db.prepare('UPDATE sent_bundles SET pruned = 1 WHERE bundle_id = ?').run(bundleId);
+  }
+
+  /** The last run of a dataset for a bank. */
+  lastRun(dataset: string, bank: string): RunRecord | undefined {
+    return this.db
+      .prepare(
+        `SELECT dataset, bank, started_at AS startedAt, finished_at AS finishedAt, rows, rejects, bundles, status, message
+         FROM runs WHERE dataset = ? AND bank = ? ORDER BY id DESC LIMIT 1`,
+      )
+      .get(dataset, bank) as RunRecord | undefined;
   }
 
   markPublished(bundleId: string): void {
@@ -149,7 +356,9 @@ export class InnerState {
       .all() as StreamState[];
     return streams.map((s) => {
       const totals = this.db
-        .prepare('SELECT COUNT(*) AS bundles, COALESCE(SUM(row_count), 0) AS rows FROM sent_bundles WHERE stream = ?')
+        .prepare(
+          'SELECT COUNT(*) AS bundles, COALESCE(SUM(row_count), 0) AS rows FROM sent_bundles WHERE stream = ?',
+        )
         .get(s.stream) as { bundles: number; rows: number };
       const lastRun = this.db
         .prepare(

@@ -2,7 +2,7 @@
 // outer-node: the bank-side node. Thin: parse flags, call the library, print (style.md rule 10).
 import { Command } from 'commander';
 import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
-import { loadOuterConfig } from './config.js';
+import { auditLogFile, auditLogFiles, loadOuterConfig } from './config.js';
 import { openOuterContext, openTarget } from './context.js';
 import { runOuterDaemon } from './daemon.js';
 import { importOnce } from './import.js';
@@ -14,6 +14,14 @@ import { planSchema, planSchemaFor } from './schema.js';
 import { OuterState } from './state.js';
 import { formatStatus, nodeStatus } from './status.js';
 import type { TargetKind } from './targets/target-writer.js';
+import { backupOuterNode, backupSize, restoreOuterNode } from './backup.js';
+import { doctorExitCode, outerDoctor } from './doctor.js';
+import { registerLendCommands } from './lending/cli.js';
+import { writeOuterMetrics } from './metrics.js';
+import { writeOuterReport } from './report.js';
+import { formatFindings } from '../shared/doctor.js';
+import { writeFileAtomicSync } from '../shared/atomic-file.js';
+import { exportAuditLog, verifyAuditLog } from '../crypto/index.js';
 
 const DEFAULT_CONFIG = 'outer-node.yaml';
 
@@ -279,5 +287,205 @@ quarantineCommand
       }
     }),
   );
+
+program
+  .command('metrics')
+  .description('write the metrics file once (outer-node run rewrites metrics.file by itself)')
+  .requiredOption('--write <file>', 'the .prom file to write (by write-and-rename, mode 0644)')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (opts: { config: string; write: string }) => {
+      const ctx = await openOuterContext(opts.config, cliLogger('outer-node'));
+      try {
+        await writeOuterMetrics(ctx, opts.write);
+        process.stdout.write(`wrote ${opts.write}\n`);
+      } finally {
+        await ctx.close();
+      }
+    }),
+  );
+
+/** An ISO 8601 instant with its offset, for --from/--to. */
+function instant(name: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (!/(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--${name} ${text} is not an instant with an offset, such as 2026-11-15T00:00:00+08:00`,
+    );
+  }
+  return new Date(ms);
+}
+
+program
+  .command('report')
+  .description(
+    'write a self-contained HTML report: throughput, lag, quarantine, rejects, gaps, keys, decisions',
+  )
+  .requiredOption('--html <file>', 'the page to write')
+  .option('--from <instant>', 'start of the period, with offset (default: 7 days before --to)')
+  .option('--to <instant>', 'end of the period, with offset (default: now)')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (opts: { config: string; html: string; from?: string; to?: string }) => {
+      const from = instant('from', opts.from);
+      const to = instant('to', opts.to);
+      const ctx = await openOuterContext(opts.config, cliLogger('outer-node'));
+      try {
+        const data = await writeOuterReport(ctx, opts.html, {
+          ...(from ? { from } : {}),
+          ...(to ? { to } : {}),
+        });
+        process.stdout.write(`wrote ${opts.html} (${data.period.from} to ${data.period.to})\n`);
+      } finally {
+        await ctx.close();
+      }
+    }),
+  );
+
+program
+  .command('doctor')
+  .description(
+    'check configuration, keys, certificates, folders, database and clock; exit 0 ok, 1 warnings, 2 failures',
+  )
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--warn-days <days>', 'warn about certificates expiring within this many days', '45')
+  .action(
+    action(async (opts: { config: string; warnDays: string }) => {
+      const findings = await outerDoctor(opts.config, { warnDays: Number(opts.warnDays) });
+      process.stdout.write(formatFindings(findings));
+      process.exitCode = doctorExitCode(findings);
+    }),
+  );
+
+program
+  .command('backup')
+  .description(
+    'back up the state database, a SQLite bank database, unapplied bundles, quarantine, rejects and audit log',
+  )
+  .argument('<dir>', 'a new folder for the backup')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (dir: string, opts: { config: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const manifest = await backupOuterNode(settings, dir);
+      process.stdout.write(
+        `backed up ${manifest.node} into ${dir} (${backupSize(dir).toLocaleString('en-US')} bytes): state database${manifest.bank ? ', bank database' : ''}${manifest.lending ? ', lending database' : ''}, ${manifest.files.pending} unapplied bundle(s), ${manifest.files.quarantine} quarantine file(s), ${manifest.files.rejects} reject file(s)${manifest.files.audit.length > 0 ? `, ${manifest.files.audit.length} audit log(s)` : ''}\n`,
+      );
+      if (!manifest.bank) {
+        process.stdout.write(
+          `the ${manifest.targetKind} bank database (rows and the bridge_ledger) is backed up with the bank's own tools\n`,
+        );
+      }
+    }),
+  );
+
+program
+  .command('restore')
+  .description('restore a backup (the node must be stopped); --force moves current databases aside')
+  .argument('<dir>', 'a folder written by outer-node backup')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--force', 'replace existing databases (moved aside, never deleted)')
+  .action(
+    action(async (dir: string, opts: { config: string; force?: boolean }) => {
+      const settings = loadOuterConfig(opts.config);
+      const result = await restoreOuterNode(settings, dir, { force: opts.force ?? false });
+      process.stdout.write(
+        `restored the backup of ${result.manifest.node} taken at ${result.manifest.takenAt}:\n${result.restored.map((r) => `  ${r}`).join('\n')}\n`,
+      );
+      for (const aside of result.movedAside) process.stdout.write(`moved aside: ${aside}\n`);
+      if (result.redelivered > 0)
+        process.stdout.write(
+          `${result.redelivered} unapplied bundle(s) put back into the inbox (the ledger skips any already applied)\n`,
+        );
+    }),
+  );
+
+/** --from/--to for audit export: an instant with offset, or a day (its start at the node's offset). */
+function dayOrInstant(name: string, text: string, offset: string): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00${offset}` : text;
+  return instant(name, day) ?? new Date(Number.NaN);
+}
+
+const auditCommand = program
+  .command('audit')
+  .description('the hash-chained audit log of bundles applied and quarantined, and decisions');
+auditCommand
+  .command('verify')
+  .description(
+    'check every chain (one per importing process); prints the heads to write in the register (exit 2 when broken)',
+  )
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option(
+    '--head <seq:hash>',
+    'a head recorded last time (repeat, in the order printed): also finds entries cut off the end',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .action(
+    action((opts: { config: string; head: string[] }) => {
+      const settings = loadOuterConfig(opts.config);
+      const files = auditLogFiles(settings);
+      if (files.length === 0) files.push(auditLogFile(settings));
+      let broken = false;
+      files.forEach((file, index) => {
+        const head = opts.head[index];
+        let recorded: { seq: number; hash: string } | undefined;
+        if (head !== undefined) {
+          const match = /^(\d+):([0-9a-f]{64})$/.exec(head);
+          if (!match)
+            throw new ConfigError('CONFIG_INVALID', `--head ${head} is not SEQ:HASH (64 hex digits)`);
+          recorded = { seq: Number(match[1]), hash: match[2] ?? '' };
+        }
+        const result = verifyAuditLog(file, recorded);
+        process.stdout.write(
+          `${result.ok ? 'OK' : 'BROKEN'}: ${file}: ${result.entries} entries, head ${result.headSeq}:${result.head}\n`,
+        );
+        for (const problem of result.problems) process.stdout.write(`  - ${problem}\n`);
+        broken ||= !result.ok;
+      });
+      if (broken) {
+        process.stdout.write(
+          'the log was changed after it was written: keep it as evidence, tell the security officer, restore the newest good backup (docs/audit.md)\n',
+        );
+        process.exitCode = 2;
+      }
+    }),
+  );
+auditCommand
+  .command('export')
+  .description('write the entries of a period as a self-checking excerpt for an inspector (one per chain)')
+  .requiredOption('--from <when>', 'start (a day such as 2026-11-01, or an instant with offset)')
+  .requiredOption('--to <when>', 'end, not included')
+  .requiredOption('--out <file>', 'the excerpt (JSON) to write; further chains get -2, -3 before .json')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action((opts: { config: string; from: string; to: string; out: string }) => {
+      const settings = loadOuterConfig(opts.config);
+      const offset = settings.config.target.naive_time_offset;
+      const range = {
+        from: dayOrInstant('from', opts.from, offset),
+        to: dayOrInstant('to', opts.to, offset),
+      };
+      const files = auditLogFiles(settings);
+      if (files.length === 0) files.push(auditLogFile(settings));
+      files.forEach((file, index) => {
+        const out = index === 0 ? opts.out : opts.out.replace(/(\.json)?$/, `-${index + 1}$1`);
+        const doc = exportAuditLog(file, range);
+        writeFileAtomicSync(out, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+        process.stdout.write(
+          `wrote ${doc.entries.length} entries of ${file} (${doc.from} to ${doc.to}) to ${out}; whole log: ${doc.chain.entries} entries, head ${doc.chain.headSeq}:${doc.chain.head}\n`,
+        );
+        if (!doc.chain.ok) {
+          for (const problem of doc.chain.problems) process.stdout.write(`  - ${problem}\n`);
+          process.stdout.write('the log is broken: the excerpt carries its problems\n');
+          process.exitCode = 2;
+        }
+      });
+    }),
+  );
+
+registerLendCommands(program);
 
 await program.parseAsync();

@@ -1,4 +1,5 @@
 // The outer node's configuration: one YAML file, validated once at start-up (style.md rule 9).
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { loadYamlConfig, parseDuration, resolveFrom } from '../shared/config-loader.js';
 import { findContract } from '../shared/contracts.js';
@@ -117,8 +118,52 @@ export const OuterConfigSchema = z
         max_reject_ratio: z.number().min(0).max(1).default(0.01),
       })
       .prefault({}),
+    /** The Prometheus text file for node_exporter's textfile collector (no file: no metrics written). */
+    metrics: z
+      .strictObject({
+        file: z.string().optional(),
+        interval: duration.default('5s'),
+      })
+      .prefault({}),
+    /** Lending (design 7): answer lend_applications in lend_decisions with this model and policy. */
+    lending: z
+      .strictObject({
+        model: z.string().optional(),
+        policy: z.string().optional(),
+        /** The SQLite database holding the lend_* tables (default: the SQLite bank target). */
+        db: z.string().optional(),
+        /** Whether `outer-node run` answers applications (when model and policy are given). */
+        watch: z.boolean().default(true),
+        /** How often the applications table is looked at. */
+        interval: duration.default('1s'),
+        /** How long an application waits for a portrait from the county before it is referred. */
+        portrait_wait: duration.default('10m'),
+      })
+      .prefault({}),
+    /** The node's audit log of what crossed (hash-chained; default: state/audit.log). */
+    audit: z
+      .strictObject({
+        file: z.string().optional(),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
+    const lending = config.lending;
+    if ((lending.model === undefined) !== (lending.policy === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lending'],
+        message: 'give both model and policy (or neither)',
+      });
+    }
+    if (lending.model !== undefined && lending.db === undefined && config.target.kind !== 'sqlite') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lending'],
+        message:
+          'the lending tables live in a SQLite database: give lending.db when the bank target is not SQLite',
+      });
+    }
     for (const [dataset, spec] of Object.entries(config.datasets)) {
       const contract = findContract(dataset);
       if (!contract) {
@@ -222,4 +267,41 @@ export function loadOuterConfig(path: string): OuterSettings {
       quarantine: resolve(f.quarantine),
     },
   };
+}
+
+/** The SQLite database holding the lending tables: lending.db, or the SQLite bank target; undefined otherwise. */
+export function lendingDatabase(settings: OuterSettings): string | undefined {
+  const { lending, target } = settings.config;
+  if (lending.db !== undefined) return settings.resolve(lending.db);
+  return target.kind === 'sqlite' ? settings.resolve(target.path) : undefined;
+}
+
+/** The node's audit log: audit.file, or audit.log in the state folder. */
+export function auditLogFile(settings: OuterSettings): string {
+  const file = settings.config.audit.file;
+  return file !== undefined ? settings.resolve(file) : `${settings.folders.state}/audit.log`;
+}
+
+/**
+ * The audit log of writer slot `slot`: slot 1 is auditLogFile(), slot n the same name with `-n`
+ * before the extension. Each process that imports holds one slot (one writer per chain).
+ */
+export function auditSlotFile(settings: OuterSettings, slot: number): string {
+  const base = auditLogFile(settings);
+  if (slot <= 1) return base;
+  const dot = base.lastIndexOf('.');
+  return dot > base.lastIndexOf('/') ? `${base.slice(0, dot)}-${slot}${base.slice(dot)}` : `${base}-${slot}`;
+}
+
+/** Most processes importing side by side, each writing its own audit chain. */
+export const AUDIT_SLOTS = 16;
+
+/** The audit logs that exist, slot 1 first. */
+export function auditLogFiles(settings: OuterSettings): string[] {
+  const files: string[] = [];
+  for (let slot = 1; slot <= AUDIT_SLOTS; slot++) {
+    const file = auditSlotFile(settings, slot);
+    if (existsSync(file)) files.push(file);
+  }
+  return files;
 }

@@ -1,11 +1,16 @@
 // `outer-node run`: watches the inbox (chokidar, plus a periodic scan as a safety net) and imports
 // with N workers until SIGINT/SIGTERM. Each worker has its own claim folder, lease and database
-// connection; the current transactions finish before the daemon stops.
+// connection; the current transactions finish before the daemon stops. Beside the workers, under the
+// same stop signal: the metrics file writer (metrics.file) and the loan applications watcher
+// (lending.model + lending.policy, lending.watch).
 import { watch } from 'chokidar';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import type { OuterContext } from './context.js';
+import { auditDecision } from './audit.js';
 import { contextWorkers, ensureSchema, workerPass, type ImportWorker } from './import.js';
+import { startLendingWatch } from './lending-watch.js';
+import { startOuterMetrics } from './metrics.js';
 
 export interface Stopper {
   readonly stopped: boolean;
@@ -59,10 +64,21 @@ export async function runOuterDaemon(
       if (wake) wakers.delete(wake);
     }
   };
+  // Started after the schema check and the workers, so a node refused at start-up writes nothing.
+  const metrics = startOuterMetrics(ctx);
+  let lending;
   try {
-    await Promise.all(workers.map((worker) => loop(worker)));
+    lending = startLendingWatch(ctx, stop, (record, idNumber) => auditDecision(ctx, record, idNumber));
+  } catch (error) {
+    await watcher.close();
+    await metrics?.stop();
+    throw error;
+  }
+  try {
+    await Promise.all([...workers.map((worker) => loop(worker)), lending?.done]);
   } finally {
     await watcher.close();
+    await metrics?.stop();
   }
   ctx.logger.info('outer node stopped');
 }

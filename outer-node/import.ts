@@ -21,7 +21,8 @@ import { decodePayload, type PayloadPreamble } from '../shared/payload.js';
 import { maskResidentId, maskResidentIdsInText } from '../shared/resident-id.js';
 import { assertSchema, checkTargetSchema, rowShaper, type SchemaCheck } from './bank-mapping.js';
 import { openTarget, type OuterContext } from './context.js';
-import { quarantine } from './quarantine.js';
+import { assertAuditable, auditApplied, auditQuarantined, openNodeAudit } from './audit.js';
+import { quarantine, type QuarantineReason } from './quarantine.js';
 import { backoffDelay, classifyFailure } from './retry-policy.js';
 import type { TargetValue, TargetWriter } from './targets/target-writer.js';
 import {
@@ -108,6 +109,8 @@ function runtimeOf(ctx: OuterContext): ContextRuntime {
 /** The context's workers, created on first use: the first uses ctx.target, the others their own. */
 export function contextWorkers(ctx: OuterContext, count: number): ImportWorker[] {
   const runtime = runtimeOf(ctx);
+  // The audit log is opened before the first bundle: a broken or locked log stops the node here.
+  if (runtime.workers.length === 0) openNodeAudit(ctx);
   mkdirSync(runtime.folders.inbox, { recursive: true });
   mkdirSync(runtime.folders.queue, { recursive: true });
   while (runtime.workers.length < count) {
@@ -189,6 +192,8 @@ export async function workerPass(
   options: ImportOptions = {},
 ): Promise<ImportSummary & { unsettled: number }> {
   const runtime = runtimeOf(ctx);
+  // Nothing is applied that the audit log could not record (an append failed earlier).
+  assertAuditable(ctx);
   const now = options.now ?? (() => new Date());
   const settings = ctx.settings.config.import;
   const leaseTimeout = durationOf(settings.lease_timeout, 30_000);
@@ -237,13 +242,10 @@ function claimInbox(
     if (!Buffer.from(name, 'utf8').equals(rawName)) {
       // Not UTF-8: the decoded name does not reach the file, so it is moved by its raw bytes.
       const rawPath = Buffer.concat([Buffer.from(`${folders.inbox}/`), rawName]);
-      quarantine(
-        ctx.settings.folders.quarantine,
-        rawPath,
-        `hex:${rawName.toString('hex')}`,
-        { code: 'INBOX_NOT_A_BUNDLE', reason: 'file name is not valid UTF-8' },
-        ctx.state,
-      );
+      quarantineRecorded(ctx, rawPath, `hex:${rawName.toString('hex')}`, {
+        code: 'INBOX_NOT_A_BUNDLE',
+        reason: 'file name is not valid UTF-8',
+      });
       continue;
     }
     if (isTemporaryName(name)) continue;
@@ -255,13 +257,10 @@ function claimInbox(
       continue; // taken by another worker or removed by the ferry
     }
     if (!stat.isFile() || !name.endsWith(BUNDLE_SUFFIX)) {
-      quarantine(
-        ctx.settings.folders.quarantine,
-        path,
-        name,
-        { code: 'INBOX_NOT_A_BUNDLE', reason: notBundleReason(stat, name) },
-        ctx.state,
-      );
+      quarantineRecorded(ctx, path, name, {
+        code: 'INBOX_NOT_A_BUNDLE',
+        reason: notBundleReason(stat, name),
+      });
       continue;
     }
     // Settled: neither written nor renamed within the settle window (file times come from a coarser
@@ -335,13 +334,10 @@ async function queueClaimed(
       }
       if (classifyFailure(error) === 'transient') continue;
       summary.quarantined++;
-      quarantine(
-        ctx.settings.folders.quarantine,
-        path,
-        name,
-        { code: errorCode(error) ?? 'UNEXPECTED', reason: describeError(error) },
-        ctx.state,
-      );
+      quarantineRecorded(ctx, path, name, {
+        code: errorCode(error) ?? 'UNEXPECTED',
+        reason: describeError(error),
+      });
       continue;
     }
     const dir = streamFolder(folders, header.stream);
@@ -608,6 +604,7 @@ async function applyBundle(
     );
     ctx.state.clearRetry(header.bundleId);
     if (outcome.outcome === 'applied') {
+      auditApplied(ctx, header, opened.signer, outcome.rows, opened.plaintextDigest());
       rmSync(item.path, { force: true });
       ctx.state.record({
         ...taskOf(name, header),
@@ -654,19 +651,13 @@ async function applyBundle(
       return { kind: 'unsettled' };
     }
     if (classifyFailure(error) === 'permanent') {
-      quarantine(
-        ctx.settings.folders.quarantine,
-        item.path,
-        name,
-        {
-          code: errorCode(error) ?? (error as { code?: string }).code ?? 'LOAD_FAILED',
-          reason,
-          bundleId: item.bundleId,
-          sequence: item.sequence,
-          ...(header ? { stream: header.stream } : {}),
-        },
-        ctx.state,
-      );
+      quarantineRecorded(ctx, item.path, name, {
+        code: errorCode(error) ?? (error as { code?: string }).code ?? 'LOAD_FAILED',
+        reason,
+        bundleId: item.bundleId,
+        sequence: item.sequence,
+        ...(header ? { stream: header.stream } : {}),
+      });
       ctx.state.clearRetry(item.bundleId);
       return { kind: 'quarantined', reason };
     }
@@ -749,8 +740,20 @@ function checkPreamble(header: BundleHeader, preamble: PayloadPreamble, where: s
   }
 }
 
+/** Moves a file into quarantine with its reason, and records it in the audit log. */
+function quarantineRecorded(
+  ctx: OuterContext,
+  path: string | Buffer,
+  name: string,
+  detail: Omit<QuarantineReason, 'file' | 'at' | 'originalName'>,
+): string | undefined {
+  const kept = quarantine(ctx.settings.folders.quarantine, path, name, detail, ctx.state);
+  if (kept !== undefined) auditQuarantined(ctx, detail, kept);
+  return kept;
+}
+
 /** Moves a file to quarantine with its reason (kept for callers of the thin version). */
 export function quarantineFile(ctx: OuterContext, path: string, code: string, reason: string): void {
   const name = path.split('/').pop() ?? path;
-  quarantine(ctx.settings.folders.quarantine, path, name, { code, reason }, ctx.state);
+  quarantineRecorded(ctx, path, name, { code, reason });
 }

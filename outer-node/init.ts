@@ -78,6 +78,18 @@ import:
   poll_interval: 2s            # how often the inbox is scanned besides file-system events
   workers: 1
   batch_rows: 5000
+
+metrics:                       # a Prometheus text file for node_exporter's textfile collector (no port)
+  # file: /var/lib/prometheus/node-exporter/govbank-outer.prom   # no file: no metrics written
+  interval: 5s                 # how often \`outer-node run\` rewrites it
+
+lending:                       # answer lend_applications in lend_decisions (docs/lending.md)
+  # model: lending/model.json  # from 'outer-node lend train'; model and policy together switch lending on
+  # policy: lending/policy.yaml
+  # db: bank.db                # the SQLite database with the lend_* tables (default: a SQLite target)
+  watch: true                  # \`outer-node run\` answers applications alongside the imports
+  interval: 1s                 # how often the applications table is looked at
+  portrait_wait: 10m           # refer an application whose portrait has not arrived by then
 `;
 }
 

@@ -3,6 +3,7 @@
 import { readBundleHeader } from '../crypto/index.js';
 import type { OuterContext } from './context.js';
 import { listQuarantine } from './quarantine.js';
+import type { TargetWriter } from './targets/target-writer.js';
 import { listQueue, listStreams, workFolders } from './work-folders.js';
 
 export interface StreamStatus {
@@ -38,8 +39,13 @@ function gapsOf(last: number, queued: number[]): string[] {
   return gaps;
 }
 
-export async function nodeStatus(ctx: OuterContext, now = new Date()): Promise<NodeStatus> {
-  const ledger = await ctx.target.ledgerSummary();
+/** The node's status; `target` is the connection to read the ledger through (default: the context's). */
+export async function nodeStatus(
+  ctx: Pick<OuterContext, 'settings' | 'state' | 'target'>,
+  now = new Date(),
+  target: TargetWriter = ctx.target,
+): Promise<NodeStatus> {
+  const ledger = await target.ledgerSummary();
   const folders = workFolders(ctx.settings.folders.state, ctx.settings.folders.inbox);
   const queues = new Map(listStreams(folders).map((s) => [s.stream, s.dir]));
   const quarantine = listQuarantine(ctx.settings.folders.quarantine);

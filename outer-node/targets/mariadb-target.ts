@@ -8,6 +8,7 @@ import { createTableSql, quoteIdentifier } from './ddl.js';
 import type {
   ApplyOutcome,
   LedgerEntry,
+  LedgerRecord,
   LedgerSummary,
   LoadPlan,
   TablePlan,
@@ -170,6 +171,24 @@ export class MariadbTarget implements TargetWriter {
       bundles: Number(r.bundles),
       rows: Number(r.rows ?? 0),
       lastAppliedAt: r.at ? `${r.at.replace(' ', 'T')}${this.timeZone}` : null,
+    }));
+  }
+
+  async ledgerSince(since: Date): Promise<LedgerRecord[]> {
+    // applied_at is DATETIME in the session's time zone: compare and read it as Unix time.
+    const rows = await this.query<
+      { stream: string; sequence: string; dataset: string; n: string; t: string }[]
+    >(
+      `SELECT stream, sequence, dataset, row_count AS n, UNIX_TIMESTAMP(applied_at) AS t
+       FROM bridge_ledger WHERE applied_at >= FROM_UNIXTIME(?) ORDER BY applied_at`,
+      [Math.floor(since.getTime() / 1000)],
+    );
+    return rows.map((r) => ({
+      stream: r.stream,
+      sequence: Number(r.sequence),
+      dataset: r.dataset,
+      rows: Number(r.n),
+      appliedAt: new Date(Math.round(Number(r.t) * 1000)).toISOString(),
     }));
   }
 

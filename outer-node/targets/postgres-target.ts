@@ -11,6 +11,7 @@ import { createTableSql, quoteIdentifier } from './ddl.js';
 import type {
   ApplyOutcome,
   LedgerEntry,
+  LedgerRecord,
   LedgerSummary,
   LoadPlan,
   TablePlan,
@@ -189,6 +190,27 @@ export class PostgresTarget implements TargetWriter {
       bundles: Number(r.bundles),
       rows: Number(r.rows ?? 0),
       lastAppliedAt: r.at ? r.at.toISOString() : null,
+    }));
+  }
+
+  async ledgerSince(since: Date): Promise<LedgerRecord[]> {
+    const result = await this.query<{
+      stream: string;
+      sequence: string;
+      dataset: string;
+      rows: string;
+      at: Date;
+    }>(
+      `SELECT stream, sequence, dataset, row_count AS rows, applied_at AS at
+       FROM bridge_ledger WHERE applied_at >= $1 ORDER BY applied_at`,
+      [since],
+    );
+    return result.rows.map((r) => ({
+      stream: r.stream,
+      sequence: Number(r.sequence),
+      dataset: r.dataset,
+      rows: Number(r.rows),
+      appliedAt: r.at.toISOString(),
     }));
   }
 

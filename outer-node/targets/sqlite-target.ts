@@ -5,6 +5,7 @@ import { createTableSql } from './ddl.js';
 import type {
   ApplyOutcome,
   LedgerEntry,
+  LedgerRecord,
   LedgerSummary,
   LoadPlan,
   TablePlan,
@@ -93,6 +94,17 @@ export class SqliteTarget implements TargetWriter {
          FROM bridge_ledger GROUP BY stream ORDER BY stream`,
       )
       .all() as LedgerSummary[];
+    return Promise.resolve(rows);
+  }
+
+  ledgerSince(since: Date): Promise<LedgerRecord[]> {
+    // applied_at is an ISO 8601 UTC string (toISOString), so text order is time order.
+    const rows = this.db
+      .prepare(
+        `SELECT stream, sequence, dataset, row_count AS rows, applied_at AS appliedAt
+         FROM bridge_ledger WHERE applied_at >= ? ORDER BY applied_at`,
+      )
+      .all(since.toISOString()) as LedgerRecord[];
     return Promise.resolve(rows);
   }
 

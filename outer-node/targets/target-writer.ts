@@ -76,6 +76,16 @@ export interface LedgerSummary {
   lastAppliedAt: string | null;
 }
 
+/** One bundle as the ledger records it (no digest): what was applied, and when. */
+export interface LedgerRecord {
+  stream: string;
+  sequence: number;
+  dataset: string;
+  rows: number;
+  /** ISO 8601 instant. */
+  appliedAt: string;
+}
+
 export interface TargetWriter {
   readonly kind: TargetKind;
   readonly description: string;
@@ -85,6 +95,8 @@ export interface TargetWriter {
   lastApplied(stream: string): Promise<number>;
   /** Per stream: what the ledger holds (status). */
   ledgerSummary(): Promise<LedgerSummary[]>;
+  /** Ledger rows applied at or after `since`, oldest first (the report's throughput chart). */
+  ledgerSince(since: Date): Promise<LedgerRecord[]>;
   /** The live shape of a bank table, or undefined when it does not exist. */
   describeTable(table: string): Promise<TargetTable | undefined>;
   /**

@@ -1,5 +1,5 @@
 // A crash at any instant loses nothing and duplicates nothing (design 6): `outer-node run --workers 2`
-// is killed with SIGKILL at random moments, at least 20 times, while it imports 200 bundles into
+// is killed with SIGKILL at random moments, at least 20 times, while it imports 300 bundles into
 // PostgreSQL; restarted each time, it finishes, and the bank table equals the source applied in order
 // (row count and content digest), with exactly one ledger row per bundle.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,7 +30,7 @@ import {
 const pgState = await serverAvailability('postgres');
 
 const STREAMS = 4;
-const PER_STREAM = 50;
+const PER_STREAM = 75;
 const ROWS = 1500;
 const KILLS = 22;
 
@@ -111,7 +111,7 @@ describe.skipIf(!pgState.available)(`kill -9 while importing ${pgState.reason}`,
       );
       // Once it is importing (the ledger grows), at a random moment: usually mid-transaction.
       await waitFor('the restarted node to import', async () => (await applied()) > before, 30_000, 20);
-      await sleep(Math.floor(random() * 400));
+      await sleep(Math.floor(random() * 200));
       child.kill('SIGKILL');
       await exited(child);
       kills++;

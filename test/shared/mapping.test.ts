@@ -1,6 +1,7 @@
 // The mapping engine against the real data contracts: exact money, strict dates and times, code
 // tables, resident IDs, text normalisation, and the on_error policies.
 import { describe, expect, it } from 'vitest';
+import { InvalidText } from '../../shared/charset.js';
 import { CONTRACTS, type ContractColumn, type DataContract } from '../../shared/contracts.js';
 import { MappingError } from '../../shared/errors.js';
 import {
@@ -36,7 +37,12 @@ function mapping(spec: Partial<ColumnMapping> = {}): ColumnMapping {
   return ColumnMappingSchema.parse({ from: 'SRC', ...spec });
 }
 
-function convert(raw: SourceValue, of: DataContract, name: string, spec: Partial<ColumnMapping> = {}): ConvertResult {
+function convert(
+  raw: SourceValue,
+  of: DataContract,
+  name: string,
+  spec: Partial<ColumnMapping> = {},
+): ConvertResult {
   return convertValue(raw, column(of, name), mapping(spec));
 }
 
@@ -57,7 +63,8 @@ function catchError(fn: () => unknown): unknown {
 }
 
 describe('money: fen to yuan, exactly', () => {
-  const fen = (raw: SourceValue): ConvertResult => convert(raw, socialSecurity, 'contribution_base', { unit: 'fen' });
+  const fen = (raw: SourceValue): ConvertResult =>
+    convert(raw, socialSecurity, 'contribution_base', { unit: 'fen' });
 
   it('converts small amounts', () => {
     expect(fen(0)).toEqual(ok('0.00'));
@@ -71,7 +78,11 @@ describe('money: fen to yuan, exactly', () => {
   it('converts amounts beyond the float range exactly', () => {
     expect(fen('123456789012345678')).toEqual(ok('1234567890123456.78'));
     expect(fen(123456789012345678n)).toEqual(ok('1234567890123456.78'));
-    expect(fen('9999999999999999999')).toEqual({ ok: false, rule: 'decimal', reason: 'more than 16 integer digits' });
+    expect(fen('9999999999999999999')).toEqual({
+      ok: false,
+      rule: 'decimal',
+      reason: 'more than 16 integer digits',
+    });
   });
 
   it('keeps the sign of negative amounts, and never writes -0', () => {
@@ -160,7 +171,8 @@ describe('dates, months and timestamps', () => {
   });
 
   it('requires a stated time zone for timestamps and writes it out', () => {
-    const ts = (raw: string, spec: Partial<ColumnMapping>): ConvertResult => convert(raw, residents, 'updated_at', spec);
+    const ts = (raw: string, spec: Partial<ColumnMapping>): ConvertResult =>
+      convert(raw, residents, 'updated_at', spec);
     expect(ts('2024-01-02 03:04:05', {})).toMatchObject({ ok: false, rule: 'timestamp' });
     expect(ts('2024-01-02 03:04:05', { timezone: '+08:00' })).toEqual(ok('2024-01-02T03:04:05+08:00'));
     expect(ts('20241231235959', { format: 'yyyyMMddHHmmss', timezone: '+08:00' })).toEqual(
@@ -206,7 +218,11 @@ describe('booleans and code tables', () => {
     const codes = { '1': 'male', '2': 'female' };
     expect(gender('1', codes)).toEqual(ok('male'));
     expect(gender(2, codes)).toEqual(ok('female'));
-    expect(gender('3', codes)).toEqual({ ok: false, rule: 'code-table', reason: "code '3' is not in the code table" });
+    expect(gender('3', codes)).toEqual({
+      ok: false,
+      rule: 'code-table',
+      reason: "code '3' is not in the code table",
+    });
     // With a code table, the enum's own values are not codes.
     expect(failedRule(gender('male', codes))).toBe('code-table');
     // A code that maps to a value outside the contract's enum is refused.
@@ -236,10 +252,37 @@ describe('resident IDs', () => {
 
   it('refuses invalid IDs with the reason, never quoting the number', () => {
     const wrongCheck = id('110105194912310021');
-    expect(wrongCheck).toEqual({ ok: false, rule: 'resident-id', reason: 'invalid resident ID number (check-digit)' });
-    expect(id('11010519490230002X')).toMatchObject({ ok: false, reason: 'invalid resident ID number (birth-date)' });
-    expect(id('1101051949123100')).toMatchObject({ ok: false, reason: 'invalid resident ID number (length)' });
-    expect(failedRule(id(110105194912310020))).toBe('resident-id'); // a number column: float, lost digits
+    expect(wrongCheck).toEqual({
+      ok: false,
+      rule: 'resident-id',
+      reason: 'invalid resident ID number (check-digit)',
+    });
+    expect(id('11010519490230002X')).toMatchObject({
+      ok: false,
+      reason: 'invalid resident ID number (birth-date)',
+    });
+    expect(id('1101051949123100')).toMatchObject({
+      ok: false,
+      reason: 'invalid resident ID number (length)',
+    });
+  });
+
+  // BUG (shared/mapping.ts, convertValue ~line 164 and the 'resident_id' case ~line 180): an ID
+  // that reaches the mapping as a JS number above MAX_SAFE_INTEGER has already lost digits (the SQLite source
+  // reads INTEGER columns with defaultSafeIntegers(false)), yet it is stringified and accepted when
+  // the rounded digits happen to form another valid ID. 110105194912310572 becomes
+  // 110105194912310580, a different valid number: a row silently attributed to another person.
+  // parseDecimal already refuses unsafe numbers; resident IDs (and strings) should too.
+  // Expected: refused. Actual: { ok: true, value: '110105194912310580' }. Left failing on purpose.
+  it('refuses an ID given as a number beyond the safe integer range (digits already lost)', () => {
+    const lossy = Number('110105194912310572');
+    expect(Number.isSafeInteger(lossy)).toBe(false);
+    expect(String(lossy)).toBe('110105194912310580');
+    expect(id(lossy)).toMatchObject({ ok: false, rule: 'resident-id' });
+  });
+
+  it('accepts an ID given as a safe bigint', () => {
+    expect(id(440524188001010014n)).toEqual(ok('440524188001010014'));
   });
 });
 
@@ -264,7 +307,11 @@ describe('text', () => {
     const yoshi = '𠮷'; // outside the BMP: two UTF-16 units, one character
     expect(yoshi).toHaveLength(2);
     expect(name(yoshi.repeat(64))).toEqual(ok(yoshi.repeat(64)));
-    expect(name(yoshi.repeat(65))).toEqual({ ok: false, rule: 'max-length', reason: 'longer than 64 characters' });
+    expect(name(yoshi.repeat(65))).toEqual({
+      ok: false,
+      rule: 'max-length',
+      reason: 'longer than 64 characters',
+    });
     expect(name('a'.repeat(64))).toMatchObject({ ok: true });
     expect(failedRule(name('a'.repeat(65)))).toBe('max-length');
   });
@@ -282,7 +329,11 @@ describe('text', () => {
 describe('missing values and other kinds', () => {
   it('a required column refuses null, empty and blank values', () => {
     for (const raw of [null, '', '   ']) {
-      expect(convert(raw, residents, 'name')).toEqual({ ok: false, rule: 'required', reason: 'value is missing' });
+      expect(convert(raw, residents, 'name')).toEqual({
+        ok: false,
+        rule: 'required',
+        reason: 'value is missing',
+      });
     }
   });
 
@@ -356,7 +407,13 @@ describe('compileMapping', () => {
           raw: '110105194912310021',
         },
         { column: 'gender', sourceColumn: 'XB', rule: 'required', reason: 'value is missing', raw: 'NULL' },
-        { column: 'birth_date', sourceColumn: 'CSRQ', rule: 'date', reason: 'not a calendar date', raw: '20230230' },
+        {
+          column: 'birth_date',
+          sourceColumn: 'CSRQ',
+          rule: 'date',
+          reason: 'not a calendar date',
+          raw: '20230230',
+        },
       ],
     });
   });
@@ -364,7 +421,9 @@ describe('compileMapping', () => {
   it('a missing source column is a missing value', () => {
     const compiled = compileMapping(residents, residentsColumns(), 'w');
     const { XM: _dropped, ...row } = goodRow;
-    expect(compiled.mapRow(row)).toMatchObject({ rejects: [{ column: 'name', rule: 'required', raw: 'NULL' }] });
+    expect(compiled.mapRow(row)).toMatchObject({
+      rejects: [{ column: 'name', rule: 'required', raw: 'NULL' }],
+    });
   });
 
   it("on_error 'fail' throws MappingError MAPPING_VALUE without quoting the value", () => {
@@ -423,6 +482,29 @@ describe('compileMapping', () => {
     expect((error as MappingError).hint).toBeTruthy();
   });
 
+  it('mapKey returns the converted key, or undefined when a key value does not convert', () => {
+    const compiled = compileMapping(residents, residentsColumns(), 'w');
+    expect(compiled.mapKey({ ...goodRow, SFZH: '１１０１０５１９４９１２３１００２ｘ' })).toEqual([ID]);
+    expect(compiled.mapKey({ ...goodRow, SFZH: '110105194912310021' })).toBeUndefined();
+    expect(compiled.mapKey({ ...goodRow, XM: null })).toEqual([ID]); // only key columns matter
+  });
+
+  it('rejects bytes that failed strict decoding, with the bytes in hex', () => {
+    const compiled = compileMapping(residents, residentsColumns(), 'w');
+    const result = compiled.mapRow({ ...goodRow, XM: new InvalidText(new Uint8Array([0x81, 0x20]), 'gbk') });
+    expect(result).toEqual({
+      rejects: [
+        {
+          column: 'name',
+          sourceColumn: 'XM',
+          rule: 'encoding',
+          reason: 'invalid gbk byte sequence',
+          raw: 'hex:8120',
+        },
+      ],
+    });
+  });
+
   it('maps social-security rows with fen amounts exactly', () => {
     const compiled = compileMapping(
       socialSecurity,
@@ -448,7 +530,8 @@ describe('compileMapping', () => {
     ).toEqual({
       row: [ID, '2024-02', '1234567890123456.78', '800.00', '1600.50', null, '2024-03-01T00:00:00+08:00'],
     });
-    expect(compiled.mapRow({ SFZH: ID, NY: '202402', JFJS: 1.5, GRJE: 1, DWJE: '1', GXSJ: '2024-03-01 00:00:00' }))
-      .toMatchObject({ rejects: [{ column: 'contribution_base', rule: 'decimal', raw: '1.5' }] });
+    expect(
+      compiled.mapRow({ SFZH: ID, NY: '202402', JFJS: 1.5, GRJE: 1, DWJE: '1', GXSJ: '2024-03-01 00:00:00' }),
+    ).toMatchObject({ rejects: [{ column: 'contribution_base', rule: 'decimal', raw: '1.5' }] });
   });
 });
