@@ -1,8 +1,9 @@
 // `npm run bench [-- NAME...]`: runs every benchmark, or the named ones, and writes bench/results.json.
 import { readdirSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { recordMetrics, RESULTS_FILE, type Benchmark, type MetricResult } from './harness.js';
+import { readResults, recordMetrics, RESULTS_FILE, type Benchmark, type MetricResult } from './harness.js';
+import { updateReadme } from './results-table.js';
 
 async function loadBenchmarks(): Promise<Benchmark[]> {
   const dir = import.meta.dirname;
@@ -51,3 +52,5 @@ for (const row of [['metric', 'median', 'baseline', 'ratio'], ...rows]) {
   process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 8)).join('  ')}\n`);
 }
 process.stdout.write(`written to ${RESULTS_FILE}\n`);
+const readme = join(import.meta.dirname, '../../README.md');
+if (updateReadme(readme, readResults())) process.stdout.write(`README.md results table updated\n`);

@@ -2,15 +2,23 @@
 // inner-node: the government-side node. Thin: parse flags, call the library, print (style.md rule 10).
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
+import { exportAuditLog, verifyAuditLog } from '../crypto/index.js';
+import { writeFileAtomicSync } from '../shared/atomic-file.js';
 import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
+import { formatFindings } from '../shared/doctor.js';
+import { ConfigError } from '../shared/errors.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
-import { loadInnerConfig } from './config.js';
+import { backupInnerNode, backupSize, restoreInnerNode } from './backup.js';
+import { auditLogFile, auditLogFiles, loadInnerConfig } from './config.js';
 import { openInnerContext } from './context.js';
 import { runInnerDaemon } from './daemon.js';
+import { doctorExitCode, innerDoctor } from './doctor.js';
 import { exportDataset, resumeDataset, type ExportProgress } from './export.js';
 import { initInnerNode } from './init.js';
 import { checkMappingFile } from './mapping-check.js';
+import { writeInnerMetrics } from './metrics.js';
 import { registerPortraitCommands } from './portraits/cli.js';
+import { writeInnerReport } from './report.js';
 import { InnerState } from './state.js';
 
 const DEFAULT_CONFIG = 'inner-node.yaml';
@@ -263,6 +271,196 @@ program
       } finally {
         state.close();
       }
+    }),
+  );
+
+program
+  .command('metrics')
+  .description('write the metrics file once (inner-node run rewrites metrics.file by itself)')
+  .requiredOption('--write <file>', 'the .prom file to write (by write-and-rename, mode 0644)')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (opts: { config: string; write: string }) => {
+      const ctx = await openInnerContext(opts.config, cliLogger('inner-node'));
+      try {
+        await writeInnerMetrics(ctx, opts.write);
+        process.stdout.write(`wrote ${opts.write}\n`);
+      } finally {
+        await ctx.dispose();
+      }
+    }),
+  );
+
+/** An ISO 8601 instant with its offset, for --from/--to. */
+function instant(name: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (!/(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--${name} ${text} is not an instant with an offset, such as 2026-11-15T00:00:00+08:00`,
+    );
+  }
+  return new Date(ms);
+}
+
+program
+  .command('report')
+  .description('write a self-contained HTML report: rows sent over time, rejects, paused datasets, keys')
+  .requiredOption('--html <file>', 'the page to write')
+  .option('--from <instant>', 'start of the period, with offset (default: 7 days before --to)')
+  .option('--to <instant>', 'end of the period, with offset (default: now)')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (opts: { config: string; html: string; from?: string; to?: string }) => {
+      const from = instant('from', opts.from);
+      const to = instant('to', opts.to);
+      const ctx = await openInnerContext(opts.config, cliLogger('inner-node'));
+      try {
+        const data = writeInnerReport(ctx, opts.html, { ...(from ? { from } : {}), ...(to ? { to } : {}) });
+        process.stdout.write(`wrote ${opts.html} (${data.period.from} to ${data.period.to})\n`);
+      } finally {
+        await ctx.dispose();
+      }
+    }),
+  );
+
+program
+  .command('doctor')
+  .description(
+    'check configuration, keys, certificates, folders, free space, sources and clock; exit 0 ok, 1 warnings, 2 failures',
+  )
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--warn-days <days>', 'warn about certificates expiring within this many days', '45')
+  .action(
+    action(async (opts: { config: string; warnDays: string }) => {
+      const findings = await innerDoctor(opts.config, { warnDays: Number(opts.warnDays) });
+      process.stdout.write(formatFindings(findings));
+      process.exitCode = doctorExitCode(findings);
+    }),
+  );
+
+program
+  .command('backup')
+  .description('back up the state database, the sent bundles kept for resends, the rejects and the audit log')
+  .argument('<dir>', 'a new folder for the backup')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action(async (dir: string, opts: { config: string }) => {
+      const settings = loadInnerConfig(opts.config);
+      const manifest = await backupInnerNode(settings, dir);
+      process.stdout.write(
+        `backed up ${manifest.node} into ${dir} (${backupSize(dir).toLocaleString('en-US')} bytes): state database, ${manifest.files.sent} sent bundle(s), ${manifest.files.rejects} reject file(s)${manifest.files.audit.length > 0 ? `, ${manifest.files.audit.length} audit log(s)` : ''}\n`,
+      );
+    }),
+  );
+
+program
+  .command('restore')
+  .description(
+    'restore a backup (the node must be stopped) and pause every dataset until reconciled; --force moves the current state database aside',
+  )
+  .argument('<dir>', 'a folder written by inner-node backup')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--force', 'replace an existing state database (moved aside, never deleted)')
+  .action(
+    action(async (dir: string, opts: { config: string; force?: boolean }) => {
+      const settings = loadInnerConfig(opts.config);
+      const result = await restoreInnerNode(settings, dir, { force: opts.force ?? false });
+      process.stdout.write(
+        `restored the backup of ${result.manifest.node} taken at ${result.manifest.takenAt}:\n${result.restored.map((r) => `  ${r}`).join('\n')}\n`,
+      );
+      for (const aside of result.movedAside) process.stdout.write(`moved aside: ${aside}\n`);
+      if (result.paused.length > 0) {
+        process.stdout.write(
+          `paused until reconciled with each bank (docs/runbooks.md, "Restoring the inner node"): ${result.paused.join(', ')}\n` +
+            `compare inner-node status with each bank's outer-node status, then: inner-node resume --dataset NAME\n`,
+        );
+      }
+    }),
+  );
+
+/** --from/--to for audit export: an instant with offset, or a day (its start at the county's offset). */
+function dayOrInstant(name: string, text: string, offset: string): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00${offset}` : text;
+  return instant(name, day) ?? new Date(Number.NaN);
+}
+
+const auditCommand = program
+  .command('audit')
+  .description('the hash-chained audit log of bundles sent (docs/audit.md)');
+auditCommand
+  .command('verify')
+  .description(
+    'check every chain (one per exporting process); prints the heads to write in the register (exit 2 when broken)',
+  )
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option(
+    '--head <seq:hash>',
+    'a head recorded last time (repeat, in the order printed): also finds entries cut off the end',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .action(
+    action((opts: { config: string; head: string[] }) => {
+      const settings = loadInnerConfig(opts.config);
+      const files = auditLogFiles(settings);
+      if (files.length === 0) files.push(auditLogFile(settings));
+      let broken = false;
+      files.forEach((file, index) => {
+        const head = opts.head[index];
+        let recorded: { seq: number; hash: string } | undefined;
+        if (head !== undefined) {
+          const match = /^(\d+):([0-9a-f]{64})$/.exec(head);
+          if (!match)
+            throw new ConfigError('CONFIG_INVALID', `--head ${head} is not SEQ:HASH (64 hex digits)`);
+          recorded = { seq: Number(match[1]), hash: match[2] ?? '' };
+        }
+        const result = verifyAuditLog(file, recorded);
+        process.stdout.write(
+          `${result.ok ? 'OK' : 'BROKEN'}: ${file}: ${result.entries} entries, head ${result.headSeq}:${result.head}\n`,
+        );
+        for (const problem of result.problems) process.stdout.write(`  - ${problem}\n`);
+        broken ||= !result.ok;
+      });
+      if (broken) {
+        process.stdout.write(
+          'the log was changed after it was written: keep it as evidence, tell the security officer, restore the newest good backup (docs/audit.md)\n',
+        );
+        process.exitCode = 2;
+      }
+    }),
+  );
+auditCommand
+  .command('export')
+  .description('write the entries of a period as a self-checking excerpt for an inspector (one per chain)')
+  .requiredOption('--from <when>', 'start (a day such as 2026-11-01, or an instant with offset)')
+  .requiredOption('--to <when>', 'end, not included')
+  .requiredOption('--out <file>', 'the excerpt (JSON) to write; further chains get -2, -3 before .json')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(
+    action((opts: { config: string; from: string; to: string; out: string }) => {
+      const settings = loadInnerConfig(opts.config);
+      const offset = Object.values(settings.config.datasets)[0]?.watermark_timezone ?? '+08:00';
+      const range = {
+        from: dayOrInstant('from', opts.from, offset),
+        to: dayOrInstant('to', opts.to, offset),
+      };
+      const files = auditLogFiles(settings);
+      if (files.length === 0) files.push(auditLogFile(settings));
+      files.forEach((file, index) => {
+        const out = index === 0 ? opts.out : opts.out.replace(/(\.json)?$/, `-${index + 1}$1`);
+        const doc = exportAuditLog(file, range);
+        writeFileAtomicSync(out, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+        process.stdout.write(
+          `wrote ${doc.entries.length} entries of ${file} (${doc.from} to ${doc.to}) to ${out}; whole log: ${doc.chain.entries} entries, head ${doc.chain.headSeq}:${doc.chain.head}\n`,
+        );
+        if (!doc.chain.ok) {
+          for (const problem of doc.chain.problems) process.stdout.write(`  - ${problem}\n`);
+          process.stdout.write('the log is broken: the excerpt carries its problems\n');
+          process.exitCode = 2;
+        }
+      });
     }),
   );
 

@@ -1,4 +1,6 @@
 // The inner node's configuration: one YAML file, validated once at start-up (style.md rule 9).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { SOURCE_ENCODINGS } from '../shared/charset.js';
 import { loadYamlConfig, parseDuration, parseSize, resolveFrom } from '../shared/config-loader.js';
@@ -142,6 +144,19 @@ export const InnerConfigSchema = z
         workers: z.number().int().min(1).max(16).default(1),
       })
       .prefault({}),
+    /** The Prometheus text file for node_exporter's textfile collector (no file: no metrics written). */
+    metrics: z
+      .strictObject({
+        file: z.string().optional(),
+        interval: duration.default('15s'),
+      })
+      .prefault({}),
+    /** The node's audit log of what crossed (hash-chained; default: state/audit.log). */
+    audit: z
+      .strictObject({
+        file: z.string().optional(),
+      })
+      .prefault({}),
     bundles: z
       .strictObject({
         max_rows: z.number().int().min(1).max(1_000_000).default(50_000),
@@ -275,4 +290,34 @@ export function loadInnerConfig(path: string): InnerSettings {
       quarantine: resolve(f.quarantine),
     },
   };
+}
+
+/** The node's audit log: audit.file, or audit.log in the state folder. */
+export function auditLogFile(settings: InnerSettings): string {
+  const file = settings.config.audit.file;
+  return file !== undefined ? settings.resolve(file) : join(settings.folders.state, 'audit.log');
+}
+
+/** Most processes exporting side by side (a daemon and an 'export' command), each with its own chain. */
+export const AUDIT_SLOTS = 8;
+
+/**
+ * The audit log of writer slot `slot`: slot 1 is auditLogFile(), slot n the same name with `-n` before
+ * the extension (audit-2.log). Each chain has exactly one writer (crypto's lock file).
+ */
+export function auditSlotFile(settings: InnerSettings, slot: number): string {
+  const base = auditLogFile(settings);
+  if (slot === 1) return base;
+  const dot = base.lastIndexOf('.');
+  return dot > base.lastIndexOf('/') ? `${base.slice(0, dot)}-${slot}${base.slice(dot)}` : `${base}-${slot}`;
+}
+
+/** The audit logs that exist, slot 1 first. */
+export function auditLogFiles(settings: InnerSettings): string[] {
+  const files: string[] = [];
+  for (let slot = 1; slot <= AUDIT_SLOTS; slot++) {
+    const file = auditSlotFile(settings, slot);
+    if (existsSync(file)) files.push(file);
+  }
+  return files;
 }

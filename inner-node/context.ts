@@ -18,6 +18,8 @@ export interface InnerContext {
   trust: TrustStore;
   logger: Logger;
   source(name: string): SourceReader;
+  /** Run by close() and dispose(), last first (the audit appender registers here). */
+  readonly cleanups: (() => void)[];
   /** Closes sources and the state database; network connections finish closing in the background. */
   close(): void;
   /** Closes sources (waiting for network connections to end) and the state database. */
@@ -85,6 +87,10 @@ export async function openInnerContext(configPath: string, logger: Logger): Prom
   const trust = await loadTrustStore(settings.folders.trust);
   const state = new InnerState(settings.folders.state);
   const sources = new Map<string, SourceReader>();
+  const cleanups: (() => void)[] = [];
+  const runCleanups = (): void => {
+    for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  };
   const closeSources = (): Promise<void>[] => {
     const closing = [...sources.values()].map((reader) => reader.close().catch(() => undefined));
     sources.clear();
@@ -104,11 +110,14 @@ export async function openInnerContext(configPath: string, logger: Logger): Prom
       }
       return reader;
     },
+    cleanups,
     close() {
+      runCleanups();
       void Promise.all(closeSources());
       state.close();
     },
     async dispose() {
+      runCleanups();
       await Promise.all(closeSources());
       state.close();
     },

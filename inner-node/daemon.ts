@@ -1,9 +1,32 @@
 // `inner-node run`: exports each dataset at its interval until SIGINT/SIGTERM. A failed export is
-// logged with its reason and tried again at the next interval; it never stops the daemon.
+// logged with its reason and tried again at the next interval; it never stops the daemon. Beside the
+// exports, under the same stop signal: the metrics file writer (metrics.file). The daemon writes its
+// pid into state/inner-node.pid while it runs, so a restore can tell that the state is in use.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDuration } from '../shared/config-loader.js';
-import { describeError } from '../shared/errors.js';
+import { describeError, SourceError } from '../shared/errors.js';
 import type { InnerContext } from './context.js';
+import { assertAuditable } from './audit.js';
 import { exportDataset, publishPending } from './export.js';
+import { startInnerMetrics } from './metrics.js';
+import { processAlive } from './state.js';
+
+/** The daemon's pid file in the state folder (read by 'inner-node restore'). */
+export function daemonPidFile(stateDir: string): string {
+  return join(stateDir, 'inner-node.pid');
+}
+
+/** The pid of a running daemon on this state folder, if any (a stale file from kill -9 is ignored). */
+export function runningDaemon(stateDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(daemonPidFile(stateDir), 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(pid) && pid !== process.pid && processAlive(pid) ? pid : undefined;
+}
 
 export interface Stopper {
   readonly stopped: boolean;
@@ -11,6 +34,28 @@ export interface Stopper {
 }
 
 export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<void> {
+  const stateDir = ctx.settings.folders.state;
+  const other = runningDaemon(stateDir);
+  if (other !== undefined) {
+    throw new SourceError('SOURCE_BUSY', `Another inner node (pid ${other}) runs on ${stateDir}`, {
+      where: daemonPidFile(stateDir),
+      hint: 'Stop it first (systemctl stop govbank-inner); one daemon per state folder',
+    });
+  }
+  // A broken audit log stops the node at start-up, before anything is sealed.
+  assertAuditable(ctx);
+  writeFileSync(daemonPidFile(stateDir), `${process.pid}\n`, { mode: 0o644 });
+  const metrics = startInnerMetrics(ctx);
+  try {
+    await exportLoop(ctx, stop);
+  } finally {
+    await metrics?.stop();
+    rmSync(daemonPidFile(stateDir), { force: true });
+  }
+  ctx.logger.info('inner node stopped');
+}
+
+async function exportLoop(ctx: InnerContext, stop: Stopper): Promise<void> {
   const nextRun = new Map<string, number>();
   await publishPending(ctx);
   ctx.logger.info({ node: ctx.settings.config.node.name }, 'inner node running');
@@ -46,5 +91,4 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
     const soonest = Math.min(...nextRun.values(), Date.now() + 1000);
     await stop.wait(Math.max(100, Math.min(1000, soonest - Date.now())));
   }
-  ctx.logger.info('inner node stopped');
 }

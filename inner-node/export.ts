@@ -14,6 +14,7 @@ import { KeyError, SourceError } from '../shared/errors.js';
 import { describeRaw, type MapResult, type RowReject, type SourceValue } from '../shared/mapping.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
 import { formatInstant } from '../shared/time.js';
+import { assertAuditable } from './audit.js';
 import type { InnerContext } from './context.js';
 import { authorisedBanks, datasetContract, datasetMapping, datasetSpec, streamName } from './datasets.js';
 import { checkDrift } from './drift.js';
@@ -67,6 +68,8 @@ export async function exportDataset(
     );
   }
   try {
+    // The audit log opens (and is verified) before anything is read or sealed.
+    assertAuditable(ctx);
     await checkDrift(ctx, dataset);
     const results: StreamExportResult[] = [];
     for (const { bank, columns } of authorisedBanks(ctx, dataset)) {

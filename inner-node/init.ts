@@ -183,6 +183,14 @@ bundles:
   max_bytes: 64MiB             # plaintext bytes per bundle at most
   expires_after: 14d           # a bundle older than this is refused by the bank
   retention: 14d               # sent bundles are kept this long to serve resend requests
+
+metrics:                       # a Prometheus text file for node_exporter's textfile collector (no port)
+  # file: /var/lib/prometheus/node-exporter/govbank-inner.prom   # no file: no metrics written
+  interval: 15s                # how often 'inner-node run' rewrites it
+
+# The hash-chained log of every bundle sent (docs/audit.md): audit.log in the state folder unless
+# file is given (audit: { file: /var/log/govbank/inner-audit.log }); back it up with the state folder.
+audit: {}
 `;
 }
 

@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS snapshot_generations (
 );
 `;
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -348,7 +348,46 @@ export class InnerState {
       .run(run);
   }
 
-  streams(): (StreamState & { bundles: number; rows: number; lastRun: RunRecord | undefined })[] {
+  /** Rows sealed per hour bucket and dataset since `from` (the report's throughput chart). */
+  sentSince(from: string): { dataset: string; rows: number; createdAt: string }[] {
+    return this.db
+      .prepare(
+        `SELECT s.dataset AS dataset, b.row_count AS rows, b.created_at AS createdAt
+         FROM sent_bundles b JOIN streams s ON s.stream = b.stream
+         WHERE b.created_at >= ? ORDER BY b.created_at`,
+      )
+      .all(from) as { dataset: string; rows: number; createdAt: string }[];
+  }
+
+  /** Sent bundles whose copy is still kept in state/sent/ for resends (not pruned by retention). */
+  keptCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM sent_bundles WHERE pruned = 0').get() as { n: number })
+      .n;
+  }
+
+  /** Every paused dataset with its reason. */
+  pausedDatasets(): { dataset: string; reason: string; since: string }[] {
+    return this.db.prepare('SELECT dataset, reason, since FROM paused_datasets ORDER BY dataset').all() as {
+      dataset: string;
+      reason: string;
+      since: string;
+    }[];
+  }
+
+  /** Export locks held by processes that are still alive (a restore must not run under them). */
+  liveLocks(): { dataset: string; pid: number }[] {
+    return (
+      this.db.prepare('SELECT dataset, pid FROM export_locks').all() as { dataset: string; pid: number }[]
+    ).filter((l) => l.pid !== process.pid && processAlive(l.pid));
+  }
+
+  streams(): (StreamState & {
+    bundles: number;
+    rows: number;
+    rejects: number;
+    lastRun: RunRecord | undefined;
+    lastOkAt: string | null;
+  })[] {
     const streams = this.db
       .prepare(
         'SELECT stream, bank, dataset, next_sequence AS nextSequence, cursor_watermark AS cursorWatermark, cursor_key AS cursorKey FROM streams ORDER BY stream',
@@ -366,7 +405,14 @@ export class InnerState {
            FROM runs WHERE dataset = ? AND bank = ? ORDER BY id DESC LIMIT 1`,
         )
         .get(s.dataset, s.bank) as RunRecord | undefined;
-      return { ...s, ...totals, lastRun };
+      // Rows rejected by the mapping over every run of the stream (a counter: it never falls).
+      const runs = this.db
+        .prepare(
+          `SELECT COALESCE(SUM(rejects), 0) AS rejects, MAX(CASE WHEN status = 'ok' THEN finished_at END) AS lastOkAt
+           FROM runs WHERE dataset = ? AND bank = ?`,
+        )
+        .get(s.dataset, s.bank) as { rejects: number; lastOkAt: string | null };
+      return { ...s, ...totals, ...runs, lastRun };
     });
   }
 }

@@ -10,6 +10,7 @@ import type { DataContract } from '../shared/contracts.js';
 import { MappingError } from '../shared/errors.js';
 import type { CompiledMapping, SourceValue } from '../shared/mapping.js';
 import type { PayloadPreamble } from '../shared/payload.js';
+import { assertAuditable, auditSent } from './audit.js';
 import type { DatasetSpec } from './config.js';
 import type { InnerContext } from './context.js';
 import type { ReadRow, SourceReader } from './sources/source-reader.js';
@@ -219,6 +220,8 @@ export async function sealAndRecord(
   also?: () => void,
 ): Promise<void> {
   const { ctx, stream } = job;
+  // A broken or unwritable audit log stops the export before it seals (docs/audit.md).
+  assertAuditable(ctx);
   const state = ctx.state.stream(stream, job.bank, job.dataset);
   const sequence = state.nextSequence;
   const sent = await sealBatch(ctx, {
@@ -249,6 +252,8 @@ export async function sealAndRecord(
     cursorKey ?? state.cursorKey,
     also,
   );
+  // The audit entry follows the commit that moved the cursor: what it records has happened.
+  auditSent(ctx, sent, job.dataset, body.rows);
   await publishToOutbox(ctx, sent.path, sent.header.bundleId);
   if (kind === 'tombstones') job.result.tombstones = (job.result.tombstones ?? 0) + body.rows;
   else job.result.rows += body.rows;

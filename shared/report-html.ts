@@ -49,6 +49,8 @@ export interface ReportData {
     bins: { from: number; to: number; count: number }[];
     bands?: { reviewFrom: number; approveFrom: number };
   };
+  /** Datasets held back until an operator resumes them (inner node; schema drift, a restore). */
+  paused?: { dataset: string; reason: string; since: string }[];
   /** Thresholds for colours (defaults: key expiry warn 45 d / critical 14 d; lag warn 15 min / critical 1 h). */
   thresholds?: {
     keyWarnDays?: number;
@@ -631,6 +633,20 @@ export function renderReport(data: ReportData): string {
   const section = (id: string, title: string, lede: string, body: string, wide = false): string =>
     `<section class="card${wide ? ' wide' : ''}" id="${id}"><h2>${escapeHtml(title)}</h2><p class="lede">${escapeHtml(lede)}</p>${body}</section>`;
 
+  const paused = data.paused ?? [];
+  const pausedChart =
+    paused.length === 0
+      ? emptyState('paused', 'No dataset is paused.')
+      : horizontalBars(
+          'paused',
+          'Paused datasets, by how long',
+          paused.map((p) => {
+            const seconds = Math.max(0, (now - Date.parse(p.since)) / 1000);
+            return { label: p.dataset, value: seconds, valueLabel: formatDuration(seconds), tone: 'bad' };
+          }),
+        ) +
+        `<ul class="reasons">${paused.map((p) => `<li><b>${escapeHtml(p.dataset)}</b> since ${escapeHtml(formatTime(Date.parse(p.since), offset))}: ${escapeHtml(p.reason)}</li>`).join('')}</ul>`;
+
   const sections = [
     section(
       'throughput',
@@ -649,6 +665,18 @@ export function renderReport(data: ReportData): string {
         : `How long the oldest waiting bundle has waited; amber from ${formatDuration(t.lagWarnSeconds)}, red from ${formatDuration(t.lagCriticalSeconds)}.`,
       lagChart,
     ),
+    ...(data.node.role === 'inner'
+      ? [
+          section(
+            'paused',
+            'Paused datasets',
+            paused.length === 0
+              ? 'Every dataset is exporting.'
+              : `${paused.length} dataset(s) export nothing until an operator runs inner-node resume (runbooks).`,
+            pausedChart,
+          ),
+        ]
+      : []),
     section(
       'keys',
       'Key and certificate expiry',
