@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   fingerprintContract,
@@ -221,6 +222,10 @@ export const benchmark: Benchmark = {
     step(`county: ${residents.toLocaleString('en-US')} residents`);
     const env = await buildDemoEnvironment({ dir: join(dir, 'bridge'), residents, seed: 42 });
     tune(env);
+    // The machine is shared: the load average before the runs goes into the note beside the figures.
+    const load = loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
     const ours: number[] = [];
     const base: number[] = [];
     await repeat(3, async (run) => {
@@ -243,7 +248,7 @@ export const benchmark: Benchmark = {
           runs: base,
           unit: 'rows/s',
         },
-        `${residents} residents: inner export (read, map, seal) + ferry + outer import (verify, open, map, upsert with ledger), SQLite to SQLite`,
+        `${residents} residents: inner export (read, map, seal) + ferry + outer import (verify, open, map, upsert with ledger), SQLite to SQLite; load average before the runs ${load}`,
       ),
     };
     const big = Number(process.env['BENCH_IMPORT_BIG_ROWS'] ?? 5_000_000);

@@ -8,7 +8,7 @@ import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import type { OuterContext } from './context.js';
 import { auditDecision } from './audit.js';
-import { contextWorkers, ensureSchema, workerPass, type ImportWorker } from './import.js';
+import { contextWorkers, ensureSchema, STABLE_RECHECK_MS, workerPass, type ImportWorker } from './import.js';
 import { startLendingWatch } from './lending-watch.js';
 import { startOuterMetrics } from './metrics.js';
 
@@ -47,20 +47,30 @@ export async function runOuterDaemon(
     while (!stop.stopped) {
       let busy = false;
       let soon = false;
+      let settling = false;
       try {
         const summary = await workerPass(ctx, worker);
         busy = summary.applied + summary.quarantined + summary.duplicates > 0;
         soon = summary.unsettled > 0 || summary.retrying > 0;
+        settling = summary.settling > 0;
         if (busy) ctx.logger.info({ worker: worker.folder.id, ...summary }, 'import pass');
       } catch (error) {
-        ctx.logger.error({ err: describeError(error) }, 'import pass failed; retrying at the next scan');
+        ctx.logger.error({ err: describeError(error) }, 'import pass failed; will retry at the next scan');
       }
       if (busy || stop.stopped) continue; // something moved: look again at once
+      try {
+        // Nothing to apply right now: housekeeping (a SQLite WAL checkpoint) off the commit path.
+        await worker.target.idle?.();
+      } catch (error) {
+        ctx.logger.warn({ err: describeError(error) }, 'bank database housekeeping failed; carrying on');
+      }
       let wake: (() => void) | undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
       if (wake) wakers.add(wake);
-      // Retries and unsettled files are looked at again sooner than the poll interval.
-      await Promise.race([stop.wait(soon ? Math.min(poll, 500) : poll), woken]);
+      // Retries and unsettled files are looked at again sooner than the poll interval; inbox files
+      // settling are looked at again as soon as they can count as unchanged (STABLE_RECHECK_MS).
+      const delay = settling ? Math.min(poll, STABLE_RECHECK_MS) : soon ? Math.min(poll, 500) : poll;
+      await Promise.race([stop.wait(delay), woken]);
       if (wake) wakers.delete(wake);
     }
   };

@@ -9,7 +9,7 @@
 // it keeps writing into the same inode. So a bundle that turns out truncated (VERIFY_TRUNCATED) and was
 // modified less than import.truncated_grace ago is left where it is and tried again later; only a file
 // that stayed truncated for the whole grace period is quarantined as truncated.
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprintContract, openBundle, readBundleHeader, type BundleHeader } from '../crypto/index.js';
 import { isTemporaryName, writeFileAtomicSync } from '../shared/atomic-file.js';
@@ -17,16 +17,18 @@ import { parseDuration } from '../shared/config-loader.js';
 import { canonicalContract, findContract } from '../shared/contracts.js';
 import { BundleError, MappingError, VerificationError, describeError, errorCode } from '../shared/errors.js';
 import type { ContractValue } from '../shared/mapping.js';
-import { decodePayload, type PayloadPreamble } from '../shared/payload.js';
+import { decodePayloadBatches, type PayloadPreamble } from '../shared/payload.js';
 import { maskResidentId, maskResidentIdsInText } from '../shared/resident-id.js';
 import { assertSchema, checkTargetSchema, rowShaper, type SchemaCheck } from './bank-mapping.js';
 import { openTarget, type OuterContext } from './context.js';
 import { assertAuditable, auditApplied, auditQuarantined, openNodeAudit } from './audit.js';
 import { quarantine, type QuarantineReason } from './quarantine.js';
 import { backoffDelay, classifyFailure } from './retry-policy.js';
-import type { TargetValue, TargetWriter } from './targets/target-writer.js';
+import { rowBatches, type TargetValue, type TargetWriter } from './targets/target-writer.js';
 import {
   createWorkerFolder,
+  discardFile,
+  emptyDiscard,
   heartbeat,
   listQueue,
   listStreams,
@@ -73,9 +75,28 @@ export interface ImportWorker {
   lastBeat: number;
 }
 
+/** An inbox file as last seen unsettled: if it looks the same a moment later, it is complete. */
+interface Sighting {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  seenAt: number;
+}
+
+/**
+ * A file younger than the settle window is claimed anyway once two scans at least this far apart saw
+ * the same size, times and inode: a ferry that renames whole files into place (as bridge-ferry does)
+ * is not kept waiting for the whole window. A naive ferry that pauses longer than this while writing
+ * in place is covered by the truncated-file rule above (left in place and retried within
+ * import.truncated_grace), so claiming early never applies a partial file.
+ */
+export const STABLE_RECHECK_MS = 100;
+
 interface ContextRuntime {
   folders: WorkFolders;
   workers: ImportWorker[];
+  sightings: Map<string, Sighting>;
   schema?: SchemaCheck;
   heartbeatTimer?: NodeJS.Timeout;
 }
@@ -92,6 +113,7 @@ function runtimeOf(ctx: OuterContext): ContextRuntime {
     const created: ContextRuntime = {
       folders: workFolders(ctx.settings.folders.state, ctx.settings.folders.inbox),
       workers: [],
+      sightings: new Map(),
     };
     runtime = created;
     runtimes.set(ctx, created);
@@ -113,6 +135,7 @@ export function contextWorkers(ctx: OuterContext, count: number): ImportWorker[]
   if (runtime.workers.length === 0) openNodeAudit(ctx);
   mkdirSync(runtime.folders.inbox, { recursive: true });
   mkdirSync(runtime.folders.queue, { recursive: true });
+  if (runtime.workers.length === 0) emptyDiscard(runtime.folders);
   while (runtime.workers.length < count) {
     const first = runtime.workers.length === 0;
     runtime.workers.push({
@@ -190,7 +213,7 @@ export async function workerPass(
   ctx: OuterContext,
   worker: ImportWorker,
   options: ImportOptions = {},
-): Promise<ImportSummary & { unsettled: number }> {
+): Promise<ImportSummary & { unsettled: number; settling: number }> {
   const runtime = runtimeOf(ctx);
   // Nothing is applied that the audit log could not record (an append failed earlier).
   assertAuditable(ctx);
@@ -200,7 +223,8 @@ export async function workerPass(
   beat(worker);
   recoverDeadWorkers(runtime.folders, worker.folder.id, leaseTimeout, Date.now());
   const settleMs = options.settleMs ?? durationOf(settings.settle, 1000);
-  let unsettled = claimInbox(ctx, runtime.folders, worker, settleMs, Date.now());
+  const settling = claimInbox(ctx, runtime, worker, settleMs, Date.now());
+  let unsettled = settling;
   const summary = emptySummary();
   unsettled += await queueClaimed(ctx, runtime.folders, worker, summary);
   for (const { stream, dir } of listStreams(runtime.folders)) {
@@ -212,7 +236,7 @@ export async function workerPass(
       unlockStream(dir, worker.folder);
     }
   }
-  return { ...summary, unsettled };
+  return { ...summary, unsettled, settling };
 }
 
 function beat(worker: ImportWorker): void {
@@ -225,11 +249,12 @@ function beat(worker: ImportWorker): void {
 /** Moves settled inbox files into the worker's private folder; returns how many are not settled yet. */
 function claimInbox(
   ctx: OuterContext,
-  folders: WorkFolders,
+  runtime: ContextRuntime,
   worker: ImportWorker,
   settleMs: number,
   nowMs: number,
 ): number {
+  const { folders, sightings } = runtime;
   let unsettled = 0;
   let rawNames: Buffer[];
   try {
@@ -237,6 +262,7 @@ function claimInbox(
   } catch {
     return 0;
   }
+  const present = new Set<string>();
   for (const rawName of rawNames) {
     const name = rawName.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(rawName)) {
@@ -264,12 +290,33 @@ function claimInbox(
       continue;
     }
     // Settled: neither written nor renamed within the settle window (file times come from a coarser
-    // clock than Date.now(), so with no window at all nothing waits).
+    // clock than Date.now(), so with no window at all nothing waits), or unchanged across two scans
+    // STABLE_RECHECK_MS apart.
     if (settleMs > 0 && (nowMs - stat.mtimeMs < settleMs || nowMs - stat.ctimeMs < settleMs)) {
-      ctx.state.noteReceived(name);
-      unsettled++;
-      continue;
+      present.add(name);
+      const seen = sightings.get(name);
+      const same =
+        seen !== undefined &&
+        seen.size === stat.size &&
+        seen.mtimeMs === stat.mtimeMs &&
+        seen.ctimeMs === stat.ctimeMs &&
+        seen.ino === stat.ino;
+      if (!same || nowMs - seen.seenAt < Math.min(settleMs, STABLE_RECHECK_MS)) {
+        if (!same) {
+          sightings.set(name, {
+            size: stat.size,
+            mtimeMs: stat.mtimeMs,
+            ctimeMs: stat.ctimeMs,
+            ino: stat.ino,
+            seenAt: nowMs,
+          });
+          ctx.state.noteReceived(name);
+        }
+        unsettled++;
+        continue;
+      }
     }
+    sightings.delete(name);
     try {
       renameSync(path, join(worker.folder.dir, name));
       ctx.state.record({
@@ -285,6 +332,7 @@ function claimInbox(
       // Another worker claimed it first: the rename is the lock.
     }
   }
+  for (const name of sightings.keys()) if (!present.has(name)) sightings.delete(name);
   return unsettled;
 }
 
@@ -376,7 +424,7 @@ async function applyStream(
     for (const item of queued) {
       if (item.sequence <= last) {
         // Reject a sequence number already applied: a duplicate delivery or a replay.
-        rmSync(item.path, { force: true });
+        discardFile(runtimeOf(ctx).folders, item.path);
         summary.duplicates++;
         ctx.state.record({
           file: item.file,
@@ -516,12 +564,14 @@ async function applyBundle(
         `Dataset '${header.dataset}' has no usable mapping`,
         { where: name },
       );
-    const payload = decodePayload(opened.body, name);
+    // Decoded a segment at a time: rows travel in batches down to the target (no generator step per row).
+    const payload = decodePayloadBatches(opened.body, name);
     const first = await payload.next();
-    if (first.done || !('preamble' in first.value)) {
+    if (first.done || !first.value.preamble) {
       throw new BundleError('BUNDLE_PAYLOAD_INVALID', 'Bundle payload has no preamble', { where: name });
     }
     const preamble = first.value.preamble;
+    const leading = first.value.rows;
     checkPreamble(header, preamble, name);
     const kind = preamble.kind;
     const shaper = rowShaper(shape, preamble.columns, kind, name);
@@ -546,39 +596,48 @@ async function applyBundle(
       if (rejects.length === 0) return;
       writeFileAtomicSync(rejectFile, rejects.map((r) => `${JSON.stringify(r)}\n`).join(''), 0o600);
     };
-    async function* shaped(): AsyncGenerator<TargetValue[]> {
+    async function* batches(): AsyncGenerator<ContractValue[][]> {
+      if (leading.length > 0) yield leading;
+      for await (const batch of payload) yield batch.rows;
+    }
+    async function* shaped(): AsyncGenerator<TargetValue[][]> {
       let count = 0;
-      for await (const entry of payload) {
-        if (!('row' in entry)) continue;
-        count++;
+      for await (const batch of batches()) {
+        const out: TargetValue[][] = [];
+        for (const values of batch) {
+          count++;
+          if (count > bundle.rowCount) break;
+          const row = shaper.shape(values);
+          if (Array.isArray(row)) {
+            out.push(row);
+            continue;
+          }
+          rejects.push({
+            bundleId: bundle.bundleId,
+            stream: bundle.stream,
+            sequence: bundle.sequence,
+            dataset: bundle.dataset,
+            key: Object.fromEntries(
+              keyColumns.map((k) => [k.name, maskKey(values[k.index] ?? null, k.isId)]),
+            ),
+            column: row.column,
+            reason: maskResidentIdsInText(row.reason),
+          });
+          if (rejects.length > rejectLimit) {
+            writeRejects();
+            throw new MappingError(
+              'MAPPING_TOO_MANY_REJECTS',
+              `More than ${rejectLimit} rows of the bundle do not fit the bank's table (last: ${row.column}: ${row.reason})`,
+              {
+                where: rejectFile,
+                hint: 'Read the reject file, widen or re-encode the bank columns, then retry the bundle from quarantine',
+              },
+            );
+          }
+        }
+        // More rows than the signed header says: stop reading, refused below.
         if (count > bundle.rowCount) break;
-        const row = shaper.shape(entry.row);
-        if (Array.isArray(row)) {
-          yield row;
-          continue;
-        }
-        rejects.push({
-          bundleId: bundle.bundleId,
-          stream: bundle.stream,
-          sequence: bundle.sequence,
-          dataset: bundle.dataset,
-          key: Object.fromEntries(
-            keyColumns.map((k) => [k.name, maskKey(entry.row[k.index] ?? null, k.isId)]),
-          ),
-          column: row.column,
-          reason: maskResidentIdsInText(row.reason),
-        });
-        if (rejects.length > rejectLimit) {
-          writeRejects();
-          throw new MappingError(
-            'MAPPING_TOO_MANY_REJECTS',
-            `More than ${rejectLimit} rows of the bundle do not fit the bank's table (last: ${row.column}: ${row.reason})`,
-            {
-              where: rejectFile,
-              hint: 'Read the reject file, widen or re-encode the bank columns, then retry the bundle from quarantine',
-            },
-          );
-        }
+        if (out.length > 0) yield out;
       }
       if (count !== bundle.rowCount) {
         throw new BundleError(
@@ -593,7 +652,7 @@ async function applyBundle(
     const outcome = await worker.target.apply(
       shaper.plan,
       kind,
-      shaped(),
+      rowBatches(shaped()),
       {
         bundleId: header.bundleId,
         stream: header.stream,
@@ -605,7 +664,7 @@ async function applyBundle(
     ctx.state.clearRetry(header.bundleId);
     if (outcome.outcome === 'applied') {
       auditApplied(ctx, header, opened.signer, outcome.rows, opened.plaintextDigest());
-      rmSync(item.path, { force: true });
+      discardFile(runtimeOf(ctx).folders, item.path);
       ctx.state.record({
         ...taskOf(name, header),
         state: 'loaded',
@@ -626,7 +685,7 @@ async function applyBundle(
       return { kind: 'applied', rows: outcome.rows, rejected: rejects.length };
     }
     if (outcome.outcome === 'duplicate') {
-      rmSync(item.path, { force: true });
+      discardFile(runtimeOf(ctx).folders, item.path);
       ctx.state.record({
         ...taskOf(name, header),
         state: 'duplicate',

@@ -4,6 +4,8 @@
 //   work/<worker>.lease       the worker's lease: host and pid inside, modification time = last heartbeat
 //   queue/<stream>/           claimed files whose header was read, named <sequence>~<bundle>~<token>~<name>
 //   queue/<stream>/.lock      the stream lock (created with O_EXCL): only its holder applies the stream
+//   discard/                  applied and duplicate bundle files, renamed out of the queue at once and
+//                             deleted in the background (emptied again at start-up)
 //
 // A worker whose lease is older than import.lease_timeout (or whose process is gone, on this host) is
 // dead: its claimed files are renamed back into the inbox and its stream locks are broken. Whatever a
@@ -23,6 +25,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../crypto/index.js';
@@ -31,10 +34,46 @@ export interface WorkFolders {
   inbox: string;
   work: string;
   queue: string;
+  discard: string;
 }
 
 export function workFolders(stateDir: string, inbox: string): WorkFolders {
-  return { inbox, work: join(stateDir, 'work'), queue: join(stateDir, 'queue') };
+  return {
+    inbox,
+    work: join(stateDir, 'work'),
+    queue: join(stateDir, 'queue'),
+    discard: join(stateDir, 'discard'),
+  };
+}
+
+let discardCounter = 0;
+
+/**
+ * Removes a bundle file that is done with (applied, or a duplicate). Unlinking a just-written file of
+ * a few MiB takes milliseconds of blocking I/O, so the file is renamed out of the queue at once (a
+ * rename is the same atomic step as claiming: no worker can see it afterwards) and unlinked in the
+ * background. If the rename fails, it is removed where it is.
+ */
+export function discardFile(folders: WorkFolders, path: string): void {
+  discardCounter++;
+  const target = join(folders.discard, `${process.pid}-${discardCounter}-${Date.now().toString(36)}`);
+  try {
+    renameSync(path, target);
+  } catch {
+    rmSync(path, { force: true });
+    return;
+  }
+  void rm(target, { force: true }).catch(() => undefined); // left over: emptied at the next start
+}
+
+/** Empties the discard folder (files a stopped process had not deleted yet) and makes sure it exists. */
+export function emptyDiscard(folders: WorkFolders): void {
+  try {
+    for (const name of readdirSync(folders.discard)) rmSync(join(folders.discard, name), { force: true });
+  } catch {
+    // not there yet
+  }
+  mkdirSync(folders.discard, { recursive: true });
 }
 
 interface LeaseInfo {

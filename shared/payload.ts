@@ -53,11 +53,35 @@ export async function* decodePayload(
   chunks: AsyncIterable<Buffer>,
   where: string,
 ): AsyncGenerator<PayloadItem> {
+  for await (const batch of decodePayloadBatches(chunks, where)) {
+    if (batch.preamble) yield { preamble: batch.preamble };
+    for (const row of batch.rows) yield { row };
+  }
+}
+
+/** The lines one plaintext chunk completes: the preamble (first batch only) and rows, in order. */
+export interface PayloadBatch {
+  preamble?: PayloadPreamble;
+  rows: ContractValue[][];
+}
+
+/**
+ * decodePayload, one batch per plaintext chunk (empty batches are skipped). The importer consumes
+ * batches, so the per-row cost is a JSON.parse and a type check, not a generator step and a wrapper
+ * object per row. On a malformed line the lines before it are yielded first, then the refusal is
+ * thrown, as when decoding line by line.
+ */
+export async function* decodePayloadBatches(
+  chunks: AsyncIterable<Buffer>,
+  where: string,
+): AsyncGenerator<PayloadBatch> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let carry = '';
   let lineNo = 0;
   let preamble: PayloadPreamble | undefined;
-  const handle = (line: string): PayloadItem => {
+  let width = 0;
+  /** Parses one line: the preamble first, then rows (into `rows`). */
+  const handle = (line: string, batch: PayloadBatch): void => {
     lineNo++;
     let value: unknown;
     try {
@@ -67,12 +91,15 @@ export async function* decodePayload(
     }
     if (!preamble) {
       preamble = checkPreamble(value, where);
-      return { preamble };
+      width = preamble.columns.length;
+      batch.preamble = preamble;
+      return;
     }
-    if (!Array.isArray(value) || value.length !== preamble.columns.length) {
-      throw invalid(`line ${lineNo} is not a row of ${preamble.columns.length} values`, where);
+    if (!Array.isArray(value) || value.length !== width) {
+      throw invalid(`line ${lineNo} is not a row of ${width} values`, where);
     }
-    for (const cell of value as unknown[]) {
+    for (let i = 0; i < width; i++) {
+      const cell: unknown = value[i];
       if (
         cell !== null &&
         typeof cell !== 'string' &&
@@ -82,7 +109,7 @@ export async function* decodePayload(
         throw invalid(`line ${lineNo} holds a value that is not text, number, boolean or null`, where);
       }
     }
-    return { row: value as ContractValue[] };
+    batch.rows.push(value as ContractValue[]);
   };
   for await (const chunk of chunks) {
     let text: string;
@@ -92,20 +119,28 @@ export async function* decodePayload(
       throw invalid('payload is not valid UTF-8', where, error);
     }
     carry += text;
+    const batch: PayloadBatch = { rows: [] };
     let start = 0;
     let newline = carry.indexOf('\n', start);
-    while (newline !== -1) {
-      const line = carry.slice(start, newline);
-      // Characters bound bytes from below (one UTF-16 unit is at most 3 UTF-8 bytes): count bytes only
-      // for lines that could be over the limit.
-      if (line.length * 3 > MAX_PAYLOAD_LINE_BYTES && Buffer.byteLength(line) > MAX_PAYLOAD_LINE_BYTES) {
-        throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+    try {
+      while (newline !== -1) {
+        const line = carry.slice(start, newline);
+        // Characters bound bytes from below (one UTF-16 unit is at most 3 UTF-8 bytes): count bytes
+        // only for lines that could be over the limit.
+        if (line.length * 3 > MAX_PAYLOAD_LINE_BYTES && Buffer.byteLength(line) > MAX_PAYLOAD_LINE_BYTES) {
+          throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
+        }
+        handle(line, batch);
+        start = newline + 1;
+        newline = carry.indexOf('\n', start);
       }
-      yield handle(line);
-      start = newline + 1;
-      newline = carry.indexOf('\n', start);
+    } catch (error) {
+      // The good lines before the bad one go out first, exactly as when decoding line by line.
+      if (batch.preamble || batch.rows.length > 0) yield batch;
+      throw error;
     }
     carry = carry.slice(start);
+    if (batch.preamble || batch.rows.length > 0) yield batch;
     if (carry.length > MAX_PAYLOAD_LINE_BYTES)
       throw invalid(`line ${lineNo + 1} is longer than the limit`, where);
   }

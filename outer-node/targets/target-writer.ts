@@ -29,6 +29,30 @@ export interface TablePlan {
 /** A value already converted for the bank column it goes to. */
 export type TargetValue = string | number | boolean | null;
 
+/**
+ * Rows that also come in batches (what the import hands over: one batch per decrypted segment). A
+ * target may read `batches` and loop over each batch synchronously instead of awaiting every row;
+ * either way the rows can be read only once.
+ */
+export interface RowBatches extends AsyncIterable<TargetValue[]> {
+  readonly batches: AsyncIterable<TargetValue[][]>;
+}
+
+/** Wraps batches as rows that a row-at-a-time target can read too. */
+export function rowBatches(batches: AsyncIterable<TargetValue[][]>): RowBatches {
+  return {
+    batches,
+    async *[Symbol.asyncIterator]() {
+      for await (const batch of batches) yield* batch;
+    },
+  };
+}
+
+/** The batches behind `rows`, when it has them. */
+export function batchesOf(rows: AsyncIterable<TargetValue[]>): AsyncIterable<TargetValue[][]> | undefined {
+  return 'batches' in rows ? (rows as RowBatches).batches : undefined;
+}
+
 /** What one bundle writes: bank column names in row order, and which of them form the key. */
 export interface LoadPlan {
   table: string;
@@ -115,6 +139,11 @@ export interface TargetWriter {
   createTableSql(plan: TablePlan): string;
   /** Runs DDL (schema apply). SQLite runs it synchronously. */
   exec(sql: string): Promise<void> | void;
+  /**
+   * Housekeeping while no bundle is being applied (the daemon calls it before it waits), such as a
+   * SQLite WAL checkpoint. Optional.
+   */
+  idle?(): Promise<void>;
   close(): Promise<void>;
 }
 
