@@ -94,6 +94,23 @@ export class VerificationError extends BridgeError<VerificationErrorCode> {
   readonly family = 'VerificationError';
 }
 
+/** Refusals of a reverse-lane message (outer to inner; shared/reverse-lane.ts, issue 6). */
+export type ReverseLaneErrorCode =
+  /** The message body fails the guard: not JSON, unknown kind, a field out of bounds. */
+  | 'REVERSE_REFUSED'
+  /** The file or its body is over the reverse-lane size limit. */
+  | 'REVERSE_TOO_LARGE'
+  /** The bank sent more messages than the lane allows per minute. */
+  | 'REVERSE_RATE_LIMITED'
+  /** Signed by a trusted outer node that is not a bank of this inner node. */
+  | 'REVERSE_UNKNOWN_BANK'
+  /** The message names a stream that is not the sender's. */
+  | 'REVERSE_NOT_ITS_STREAM';
+
+export class ReverseLaneError extends BridgeError<ReverseLaneErrorCode> {
+  readonly family = 'ReverseLaneError';
+}
+
 export type MappingErrorCode =
   | 'MAPPING_UNKNOWN_COLUMN'
   | 'MAPPING_TYPE'
