@@ -7,6 +7,8 @@ export {
   recipientCertificates,
   certificateStatus,
   type CertificateStatus,
+  nodeCertificates,
+  type CertificateExpiry,
 } from './trust-store.js';
 export { sealBundle, type SealRequest, type SealResult } from './seal.js';
 export { openBundle, readBundleHeader, type OpenRequest, type OpenedBundle } from './open.js';

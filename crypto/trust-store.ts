@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KeyError, VerificationError } from '../shared/errors.js';
 import { NODE_NAME_PATTERN, certificateFacts, isIssuedBy, normaliseSerial, x509 } from './certificates.js';
 import { readTextFile } from './key-files.js';
-import type { NodeRole, PeerCertificate, TrustProblem, TrustStore } from './types.js';
+import type { Identity, NodeRole, PeerCertificate, TrustProblem, TrustStore } from './types.js';
 
 export const CA_CERT_FILE = 'ca.cert.pem';
 export const CRL_FILE = 'crl.pem';
@@ -220,4 +220,38 @@ export function resolveSigner(
     );
   }
   return rightRole.cert;
+}
+
+export interface CertificateExpiry {
+  /** Node name (subject CN) of the certificate. */
+  name: string;
+  usage: 'sign' | 'encrypt';
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * The certificates a node holds (its signing certificate) and trusts (the peers in its trust folder),
+ * revoked ones left out, for expiry warnings in metrics, reports and the doctor. Per name and usage
+ * only the one that lasts longest is kept: during a rotation the old one expiring is expected, and
+ * what an alert must watch is the newest.
+ */
+export function nodeCertificates(
+  identity: Pick<Identity, 'signCertificate'>,
+  trust: TrustStore,
+  now: Date = new Date(),
+): CertificateExpiry[] {
+  const byName = new Map<string, CertificateExpiry>();
+  const candidates = [
+    identity.signCertificate,
+    ...trust.peers.filter((c) => certificateStatus(trust, c, now) !== 'revoked'),
+  ];
+  for (const c of candidates) {
+    const key = `${c.name}\u0000${c.usage}`;
+    const previous = byName.get(key);
+    if (!previous || c.notAfter.getTime() > previous.notAfter.getTime()) {
+      byName.set(key, { name: c.name, usage: c.usage, notBefore: c.notBefore, notAfter: c.notAfter });
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name) || a.usage.localeCompare(b.usage));
 }

@@ -3,39 +3,8 @@
 // folder or file is "nothing yet".
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { certificateStatus, type Identity, type TrustStore } from '../crypto/index.js';
 
-export interface CertificateExpiry {
-  /** Node name (subject CN) of the certificate. */
-  name: string;
-  usage: 'sign' | 'encrypt';
-  notBefore: Date;
-  notAfter: Date;
-}
-
-/**
- * The node's own signing certificate and the peers it trusts (the banks), revoked ones left out. Per
- * name and usage the longest-lasting one only: during a rotation what an alert must watch is the newest.
- */
-export function nodeCertificates(
-  identity: Pick<Identity, 'signCertificate'>,
-  trust: TrustStore,
-  now: Date = new Date(),
-): CertificateExpiry[] {
-  const byName = new Map<string, CertificateExpiry>();
-  const candidates = [
-    identity.signCertificate,
-    ...trust.peers.filter((c) => certificateStatus(trust, c, now) !== 'revoked'),
-  ];
-  for (const c of candidates) {
-    const key = `${c.name}\u0000${c.usage}`;
-    const previous = byName.get(key);
-    if (!previous || c.notAfter.getTime() > previous.notAfter.getTime()) {
-      byName.set(key, { name: c.name, usage: c.usage, notBefore: c.notBefore, notAfter: c.notAfter });
-    }
-  }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name) || a.usage.localeCompare(b.usage));
-}
+export { nodeCertificates, type CertificateExpiry } from '../crypto/index.js';
 
 /**
  * Rejected-row reasons ('column: reason') in the reject files written at or after `since`

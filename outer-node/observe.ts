@@ -4,40 +4,8 @@
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { certificateStatus, type Identity, type TrustStore } from '../crypto/index.js';
 
-export interface CertificateExpiry {
-  /** Node name (subject CN) of the certificate. */
-  name: string;
-  usage: 'sign' | 'encrypt';
-  notBefore: Date;
-  notAfter: Date;
-}
-
-/**
- * The certificates this node holds (its signing certificate) and trusts (the peers in its trust
- * folder), revoked ones left out. Per name and usage only the one that lasts longest is kept: during a
- * rotation the old one expiring is expected, and what an alert must watch is the newest.
- */
-export function nodeCertificates(
-  identity: Pick<Identity, 'signCertificate'>,
-  trust: TrustStore,
-  now: Date = new Date(),
-): CertificateExpiry[] {
-  const byName = new Map<string, CertificateExpiry>();
-  const candidates = [
-    identity.signCertificate,
-    ...trust.peers.filter((c) => certificateStatus(trust, c, now) !== 'revoked'),
-  ];
-  for (const c of candidates) {
-    const key = `${c.name}\u0000${c.usage}`;
-    const previous = byName.get(key);
-    if (!previous || c.notAfter.getTime() > previous.notAfter.getTime()) {
-      byName.set(key, { name: c.name, usage: c.usage, notBefore: c.notBefore, notAfter: c.notAfter });
-    }
-  }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name) || a.usage.localeCompare(b.usage));
-}
+export { nodeCertificates, type CertificateExpiry } from '../crypto/index.js';
 
 export interface RejectTally {
   /** Rejected rows per stream, since the reject folder began. */
