@@ -229,7 +229,7 @@ program
 program
   .command('status')
   .description(
-    'per dataset: paused reason; per stream: next sequence, cursor, bundles and rows sent, last run',
+    'per dataset: paused reason; per stream: next sequence, cursor, bundles and rows sent, acknowledged, last run',
   )
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('--json', 'print JSON')
@@ -263,7 +263,7 @@ program
               ? `last run ${s.lastRun.finishedAt} ${s.lastRun.status} (${s.lastRun.rows} rows, ${s.lastRun.rejects} rejected)${s.lastRun.message ? `: ${s.lastRun.message}` : ''}`
               : 'never run';
             out.push(
-              `${s.stream}\n  next sequence ${s.nextSequence}, cursor ${s.cursorWatermark ?? '-'}\n  sent ${s.bundles} bundle(s), ${s.rows} rows; ${run}\n`,
+              `${s.stream}\n  next sequence ${s.nextSequence}, cursor ${s.cursorWatermark ?? '-'}\n  sent ${s.bundles} bundle(s), ${s.rows} rows; acknowledged up to ${s.acknowledged}; ${run}\n`,
             );
           }
         }

@@ -10,6 +10,7 @@ import type { InnerContext } from './context.js';
 import { assertAuditable } from './audit.js';
 import { exportDataset, publishPending } from './export.js';
 import { startInnerMetrics } from './metrics.js';
+import { intakeReverseLane, serveResend } from './reverse-inbox.js';
 import { processAlive } from './state.js';
 
 /** The daemon's pid file in the state folder (read by 'inner-node restore'). */
@@ -88,7 +89,52 @@ async function exportLoop(ctx: InnerContext, stop: Stopper): Promise<void> {
         );
       }
     }
+    if (!stop.stopped) await reverseLane(ctx);
     const soonest = Math.min(...nextRun.values(), Date.now() + 1000);
     await stop.wait(Math.max(100, Math.min(1000, soonest - Date.now())));
+  }
+}
+
+/**
+ * One look at the reverse lane (issue 6): records acks (acknowledged up to, per stream) and serves
+ * resend requests. Refused files are quarantined by the intake; nothing here stops the exports.
+ */
+async function reverseLane(ctx: InnerContext): Promise<void> {
+  let intake;
+  try {
+    intake = await intakeReverseLane(ctx);
+  } catch (error) {
+    ctx.logger.error({ err: describeError(error) }, 'reverse-lane intake failed; will try again');
+    return;
+  }
+  for (const { sender, bundleId, message } of intake.accepted) {
+    try {
+      if (message.kind === 'ack') {
+        const upTo = ctx.state.recordAck(message.stream, message.sequences, new Date().toISOString());
+        ctx.logger.debug({ sender, stream: message.stream, acknowledged: upTo }, 'ack recorded');
+      } else if (message.kind === 'resend-request') {
+        const result = await serveResend(ctx, { sender, message });
+        ctx.logger.info(
+          { sender, stream: result.stream, resent: result.resent.length, unknown: result.unknown },
+          'resend request served',
+        );
+        if (result.gaps.length > 0) {
+          ctx.logger.error(
+            { sender, stream: result.stream, sequences: result.gaps },
+            `bundles of ${result.stream} asked for again have left retention and cannot be resent: the stream needs a snapshot export`,
+          );
+        }
+      } else {
+        ctx.logger.info(
+          { sender, bundleId, kind: message.kind },
+          'reverse-lane message not handled by the daemon yet',
+        );
+      }
+    } catch (error) {
+      ctx.logger.error(
+        { sender, bundleId, kind: message.kind, err: describeError(error) },
+        'reverse-lane message not acted on',
+      );
+    }
   }
 }

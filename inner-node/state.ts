@@ -104,6 +104,11 @@ CREATE TABLE IF NOT EXISTS snapshot_generations (
   stream TEXT PRIMARY KEY,
   generation INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reverse_acks (
+  stream TEXT PRIMARY KEY,
+  acknowledged INTEGER NOT NULL,
+  acked_at TEXT NOT NULL
+);
 `;
 
 export function processAlive(pid: number): boolean {
@@ -381,8 +386,40 @@ export class InnerState {
     ).filter((l) => l.pid !== process.pid && processAlive(l.pid));
   }
 
+  /** Highest sequence up to which the bank acknowledged every bundle of the stream (0: none yet). */
+  acknowledged(stream: string): number {
+    const row = this.db.prepare('SELECT acknowledged FROM reverse_acks WHERE stream = ?').get(stream) as
+      { acknowledged: number } | undefined;
+    return row?.acknowledged ?? 0;
+  }
+
+  /**
+   * Records an ack's applied ranges: the acknowledged mark moves only over ranges that continue it
+   * without a hole, and never falls (an older ack arriving late changes nothing).
+   */
+  recordAck(stream: string, ranges: readonly (readonly [number, number])[], at: string): number {
+    return this.db
+      .transaction(() => {
+        let upTo = this.acknowledged(stream);
+        const before = upTo;
+        for (const [from, to] of [...ranges].sort((a, b) => a[0] - b[0])) {
+          if (from <= upTo + 1) upTo = Math.max(upTo, to);
+        }
+        if (upTo > before) {
+          this.db
+            .prepare(
+              'INSERT INTO reverse_acks (stream, acknowledged, acked_at) VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE SET acknowledged = excluded.acknowledged, acked_at = excluded.acked_at',
+            )
+            .run(stream, upTo, at);
+        }
+        return upTo;
+      })
+      .immediate();
+  }
+
   streams(): (StreamState & {
     bundles: number;
+    acknowledged: number;
     rows: number;
     rejects: number;
     lastRun: RunRecord | undefined;
@@ -412,7 +449,7 @@ export class InnerState {
            FROM runs WHERE dataset = ? AND bank = ?`,
         )
         .get(s.dataset, s.bank) as { rejects: number; lastOkAt: string | null };
-      return { ...s, ...totals, ...runs, lastRun };
+      return { ...s, ...totals, acknowledged: this.acknowledged(s.stream), ...runs, lastRun };
     });
   }
 }

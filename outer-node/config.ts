@@ -116,6 +116,8 @@ export const OuterConfigSchema = z
         /** A bundle with more rejected rows than max(max_rejected_rows, max_reject_ratio x rows) is quarantined. */
         max_rejected_rows: z.number().int().min(0).default(10),
         max_reject_ratio: z.number().min(0).max(1).default(0.01),
+        /** A stream waiting this long for the same missing sequence asks the inner node to resend it. */
+        resend_after: duration.default('30s'),
       })
       .prefault({}),
     /** The Prometheus text file for node_exporter's textfile collector (no file: no metrics written). */

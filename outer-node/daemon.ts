@@ -11,6 +11,7 @@ import { auditDecision } from './audit.js';
 import { contextWorkers, ensureSchema, STABLE_RECHECK_MS, workerPass, type ImportWorker } from './import.js';
 import { startLendingWatch } from './lending-watch.js';
 import { startOuterMetrics } from './metrics.js';
+import { startReverseDriver } from './reverse-driver.js';
 
 export interface Stopper {
   readonly stopped: boolean;
@@ -43,20 +44,26 @@ export async function runOuterDaemon(
   );
   ctx.logger.info({ node: ctx.settings.config.node.name, workers: workers.length }, 'outer node running');
 
+  // Acks and resend requests to the inner nodes (reverse lane), after each pass and outside it.
+  const reverse = startReverseDriver(ctx);
   const loop = async (worker: ImportWorker): Promise<void> => {
     while (!stop.stopped) {
       let busy = false;
       let soon = false;
       let settling = false;
+      let applied = false;
       try {
         const summary = await workerPass(ctx, worker);
         busy = summary.applied + summary.quarantined + summary.duplicates > 0;
         soon = summary.unsettled > 0 || summary.retrying > 0;
         settling = summary.settling > 0;
+        applied = summary.applied > 0;
         if (busy) ctx.logger.info({ worker: worker.folder.id, ...summary }, 'import pass');
       } catch (error) {
         ctx.logger.error({ err: describeError(error) }, 'import pass failed; will retry at the next scan');
       }
+      // Never throws: a failed send is logged and importing goes on.
+      await reverse.afterPass((stream) => worker.target.lastApplied(stream), applied);
       if (busy || stop.stopped) continue; // something moved: look again at once
       try {
         // Nothing to apply right now: housekeeping (a SQLite WAL checkpoint) off the commit path.

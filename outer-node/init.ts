@@ -78,6 +78,7 @@ import:
   poll_interval: 2s            # how often the inbox is scanned besides file-system events
   workers: 1
   batch_rows: 5000
+  resend_after: 30s            # ask the inner node again for a sequence missing this long (reverse lane)
 
 metrics:                       # a Prometheus text file for node_exporter's textfile collector (no port)
   # file: /var/lib/prometheus/node-exporter/govbank-outer.prom   # no file: no metrics written
