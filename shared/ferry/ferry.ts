@@ -24,7 +24,11 @@ import { join } from 'node:path';
 import { isTemporaryName, publishFile, temporaryNameFor } from '../atomic-file.js';
 
 export interface FerryFaults {
-  /** Seed for the fault decisions; the same seed and file name always get the same fate. */
+  /**
+   * Seed for the fault decisions: the same seed, file name and delivery attempt always get the same
+   * fate, so a run replays exactly, while a file offered again (a resend) is not doomed to the fate
+   * of its first attempt.
+   */
   seed: number;
   /** Probability that a file is lost. */
   drop?: number;
@@ -155,12 +159,34 @@ function hold(heldDir: string, source: string, name: string, releaseAt: number, 
   writeFileSync(join(heldDir, `${heldName}.release`), String(releaseAt));
 }
 
+/** How often each file name has been offered to a faulty ferry, kept in its state folder. */
+function loadAttempts(file: string): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
+const MAX_REMEMBERED = 100_000;
+
+function saveAttempts(file: string, attempts: Record<string, number>): void {
+  const names = Object.keys(attempts);
+  // Forget the oldest names (insertion order) so the record stays bounded on long rehearsals.
+  for (const name of names.slice(0, Math.max(0, names.length - MAX_REMEMBERED))) delete attempts[name];
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, JSON.stringify(attempts));
+}
+
 export async function ferryOnce(options: FerryOptions): Promise<FerryPass> {
   mkdirSync(options.to, { recursive: true });
   mkdirSync(options.from, { recursive: true });
   const now = (options.now ?? Date.now)();
   const faults = options.faults;
-  const heldDir = join(options.stateDir ?? join(options.from, '.ferry'), 'held');
+  const stateDir = options.stateDir ?? join(options.from, '.ferry');
+  const heldDir = join(stateDir, 'held');
+  const attemptsFile = join(stateDir, 'attempts.json');
+  const attempts = faults ? loadAttempts(attemptsFile) : {};
   const pass: FerryPass = { files: 0, bytes: 0, dropped: 0, duplicated: 0, held: 0, truncated: 0 };
   await releaseHeld(heldDir, options.to, now, faults, pass);
   for (const name of readdirSync(options.from).sort()) {
@@ -175,7 +201,9 @@ export async function ferryOnce(options: FerryOptions): Promise<FerryPass> {
     if (!stat.isFile()) continue; // the ferry carries regular files only
     const target = join(options.to, name);
     if (faults) {
-      const random = mulberry32(faults.seed ^ fnv1a(name));
+      const attempt = attempts[name] ?? 0;
+      attempts[name] = attempt + 1;
+      const random = mulberry32((faults.seed ^ fnv1a(name) ^ Math.imul(attempt, 0x9e3779b1)) >>> 0);
       const [drop, duplicate, reorder, delay, truncate, cut] = [
         random(),
         random(),
@@ -216,5 +244,6 @@ export async function ferryOnce(options: FerryOptions): Promise<FerryPass> {
     pass.files++;
     pass.bytes += stat.size;
   }
+  if (faults) saveAttempts(attemptsFile, attempts);
   return pass;
 }

@@ -99,4 +99,21 @@ describe('ferry faults', () => {
     await carrying;
     expect(statSync(join(to, name)).size).toBe(size);
   });
+
+  it('a file offered again gets a fresh fate: a resend is not doomed to its first drop', async () => {
+    const { from, to } = setup(40);
+    const originals = new Map(readdirSync(from).map((n) => [n, readFileSync(join(from, n))]));
+    const faults = { seed: 11, drop: 0.5 };
+    await ferryOnce({ from, to, faults });
+    const lost = [...originals.keys()].filter((n) => !readdirSync(to).includes(n));
+    expect(lost.length).toBeGreaterThan(5);
+    // The sender re-sends the lost files under the same names, as a resend from retention does.
+    for (let round = 0; round < 12 && lost.some((n) => !readdirSync(to).includes(n)); round++) {
+      for (const name of lost) {
+        if (!readdirSync(to).includes(name)) writeFileSync(join(from, name), originals.get(name) ?? '');
+      }
+      await ferryOnce({ from, to, faults });
+    }
+    expect(readdirSync(to).sort()).toEqual([...originals.keys()].sort());
+  });
 });
