@@ -163,6 +163,8 @@ export const InnerConfigSchema = z
         max_bytes: size.default('64MiB'),
         expires_after: duration.default('14d'),
         retention: duration.default('14d'),
+        /** How often a catalogue (heartbeat) is sent to each bank (issue 6). */
+        catalogue_interval: duration.default('60s'),
       })
       .prefault({}),
   })

@@ -8,6 +8,7 @@ import { parseDuration } from '../shared/config-loader.js';
 import { describeError, SourceError } from '../shared/errors.js';
 import type { InnerContext } from './context.js';
 import { assertAuditable } from './audit.js';
+import { sendCatalogues } from './catalogue.js';
 import { exportDataset, publishPending } from './export.js';
 import { startInnerMetrics } from './metrics.js';
 import { intakeReverseLane, serveResend } from './reverse-inbox.js';
@@ -58,6 +59,8 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
 
 async function exportLoop(ctx: InnerContext, stop: Stopper): Promise<void> {
   const nextRun = new Map<string, number>();
+  const catalogueEvery = parseDuration(ctx.settings.config.bundles.catalogue_interval) ?? 60_000;
+  let nextCatalogue = Date.now() + catalogueEvery;
   await publishPending(ctx);
   ctx.logger.info({ node: ctx.settings.config.node.name }, 'inner node running');
   while (!stop.stopped) {
@@ -90,7 +93,11 @@ async function exportLoop(ctx: InnerContext, stop: Stopper): Promise<void> {
       }
     }
     if (!stop.stopped) await reverseLane(ctx);
-    const soonest = Math.min(...nextRun.values(), Date.now() + 1000);
+    if (!stop.stopped && Date.now() >= nextCatalogue) {
+      nextCatalogue = Date.now() + catalogueEvery;
+      await sendCatalogues(ctx);
+    }
+    const soonest = Math.min(...nextRun.values(), nextCatalogue, Date.now() + 1000);
     await stop.wait(Math.max(100, Math.min(1000, soonest - Date.now())));
   }
 }

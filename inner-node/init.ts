@@ -183,6 +183,7 @@ bundles:
   max_bytes: 64MiB             # plaintext bytes per bundle at most
   expires_after: 14d           # a bundle older than this is refused by the bank
   retention: 14d               # sent bundles are kept this long to serve resend requests
+  catalogue_interval: 60s      # how often each bank gets a catalogue (latest sequence per stream)
 
 metrics:                       # a Prometheus text file for node_exporter's textfile collector (no port)
   # file: /var/lib/prometheus/node-exporter/govbank-inner.prom   # no file: no metrics written

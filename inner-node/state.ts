@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS streams (
   cursor_watermark TEXT,
   cursor_key TEXT
 );
+-- Per bank: the next sequence of its catalogue stream (issue 6; catalogues are not kept in retention).
+CREATE TABLE IF NOT EXISTS catalogue_sequences (
+  bank TEXT PRIMARY KEY,
+  next_sequence INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sent_bundles (
   bundle_id TEXT PRIMARY KEY,
   stream TEXT NOT NULL,
@@ -415,6 +420,37 @@ export class InnerState {
         return upTo;
       })
       .immediate();
+  }
+
+  /** Takes the next sequence of a bank's catalogue stream (1 for the first catalogue). */
+  takeCatalogueSequence(bank: string): number {
+    const row = this.db
+      .prepare(
+        `INSERT INTO catalogue_sequences (bank, next_sequence) VALUES (?, 2)
+         ON CONFLICT (bank) DO UPDATE SET next_sequence = next_sequence + 1
+         RETURNING next_sequence AS next`,
+      )
+      .get(bank) as { next: number };
+    return row.next - 1;
+  }
+
+  /** Banks with at least one stream (the ones a catalogue is sent to). */
+  catalogueBanks(): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT bank FROM streams ORDER BY bank').all() as { bank: string }[]
+    ).map((r) => r.bank);
+  }
+
+  /** Per stream of a bank: latest sequence sent and oldest sequence still kept for resends (0: none). */
+  catalogueEntries(bank: string): { stream: string; latest: number; oldestRetained: number }[] {
+    return this.db
+      .prepare(
+        `SELECT s.stream AS stream, s.next_sequence - 1 AS latest,
+                COALESCE((SELECT MIN(b.sequence) FROM sent_bundles b
+                          WHERE b.stream = s.stream AND b.pruned = 0), 0) AS oldestRetained
+         FROM streams s WHERE s.bank = ? ORDER BY s.stream`,
+      )
+      .all(bank) as { stream: string; latest: number; oldestRetained: number }[];
   }
 
   streams(): (StreamState & {

@@ -9,11 +9,12 @@
 // it keeps writing into the same inode. So a bundle that turns out truncated (VERIFY_TRUNCATED) and was
 // modified less than import.truncated_grace ago is left where it is and tried again later; only a file
 // that stayed truncated for the whole grace period is quarantined as truncated.
-import { lstatSync, mkdirSync, readdirSync, renameSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprintContract, openBundle, readBundleHeader, type BundleHeader } from '../crypto/index.js';
 import { isTemporaryName, writeFileAtomicSync } from '../shared/atomic-file.js';
 import { parseDuration } from '../shared/config-loader.js';
+import { MAX_CATALOGUE_BYTES, catalogueStreamName, parseCatalogue } from '../shared/catalogue.js';
 import { canonicalContract, findContract } from '../shared/contracts.js';
 import { BundleError, MappingError, VerificationError, describeError, errorCode } from '../shared/errors.js';
 import type { ContractValue } from '../shared/mapping.js';
@@ -388,6 +389,11 @@ async function queueClaimed(
       });
       continue;
     }
+    if (header.kind === 'catalogue') {
+      // A catalogue never enters a stream queue: it is recorded (newest wins) and deleted.
+      await importCatalogue(ctx, path, name, summary);
+      continue;
+    }
     const dir = streamFolder(folders, header.stream);
     worker.tokens++;
     const token = `${worker.folder.id.split('-').slice(-3).join('')}${worker.tokens.toString(36)}`;
@@ -402,6 +408,88 @@ async function queueClaimed(
     }
   }
   return unsettled;
+}
+
+/**
+ * Verifies and opens a catalogue bundle (issue 6), records its entries in the state database (a newer
+ * catalogue replaces an older one; older ones are dropped) and deletes the file. It never touches the
+ * ledger or the bank tables. A refused catalogue is quarantined; a transient failure leaves it claimed.
+ */
+async function importCatalogue(
+  ctx: OuterContext,
+  path: string,
+  name: string,
+  summary: ImportSummary,
+): Promise<void> {
+  try {
+    const opened = await openBundle({
+      path,
+      identity: ctx.identity,
+      trust: ctx.trust,
+      now: new Date(),
+      expectSenderRole: 'inner',
+    });
+    const { header, signer } = opened;
+    if (!ctx.settings.config.senders.includes(signer.name)) {
+      throw new VerificationError(
+        'VERIFY_UNKNOWN_SENDER',
+        `Catalogue signed by '${signer.name}', which is not among the accepted senders`,
+        { where: name, hint: 'Add the inner node to senders in the configuration if it should be accepted' },
+      );
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of opened.body) {
+      bytes += chunk.length;
+      if (bytes > MAX_CATALOGUE_BYTES) {
+        throw new BundleError(
+          'BUNDLE_PAYLOAD_INVALID',
+          `Catalogue body exceeds the ${MAX_CATALOGUE_BYTES}-byte limit`,
+          { where: name },
+        );
+      }
+      chunks.push(chunk);
+    }
+    const catalogue = parseCatalogue(Buffer.concat(chunks), name);
+    const expected = catalogueStreamName(signer.name, catalogue.bank);
+    const prefix = `${signer.name}.${catalogue.bank}.`;
+    const foreign = catalogue.streams.filter((e) => !e.stream.startsWith(prefix) || e.stream === expected);
+    if (header.stream !== expected || foreign.length > 0) {
+      throw new BundleError(
+        'BUNDLE_PAYLOAD_INVALID',
+        `Catalogue on stream '${header.stream}' must travel on '${expected}' and list only streams under '${prefix}'`,
+        { where: name },
+      );
+    }
+    const taken = ctx.state.recordCatalogue(
+      catalogue.streams.map((e) => ({
+        stream: e.stream,
+        sender: signer.name,
+        catalogueStream: header.stream,
+        catalogueSequence: header.sequence,
+        createdAt: catalogue.createdAt,
+        latest: e.latest,
+        oldestRetained: e.oldestRetained,
+      })),
+      new Date().toISOString(),
+    );
+    rmSync(path, { force: true });
+    ctx.state.forget(name);
+    ctx.logger.debug(
+      { stream: header.stream, sequence: header.sequence, streams: catalogue.streams.length, taken },
+      taken > 0 ? 'catalogue recorded' : 'older catalogue dropped',
+    );
+  } catch (error) {
+    if (classifyFailure(error) === 'transient') {
+      ctx.logger.warn({ file: name, err: describeError(error) }, 'catalogue not read yet; will try again');
+      return;
+    }
+    summary.quarantined++;
+    quarantineRecorded(ctx, path, name, {
+      code: errorCode(error) ?? 'UNEXPECTED',
+      reason: describeError(error),
+    });
+  }
 }
 
 /** Applies a stream's queued bundles in sequence order while the next one is there. */

@@ -1,8 +1,11 @@
 // The outer daemon's use of the reverse lane (issue 6): after a pass that applied bundles, one `ack`
 // per stream with the newly applied sequences; when a stream has waited for the same missing sequence
 // longer than import.resend_after, one `resend-request` for the missing range (at most once per
-// resend_after per stream). Runs after the import pass, outside its transactions; a failure to send
-// is logged and never stops importing.
+// resend_after per stream). The inner node's latest catalogue per stream (state table catalogue) tells
+// of sequences sent that never arrived, so a dropped last bundle of a stream is asked for again too; a
+// missing sequence below the catalogue's oldest retained one is logged (and shown in status) as a gap
+// that needs a snapshot export. Runs after the import pass, outside its transactions; a failure to
+// send is logged and never stops importing.
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_RESEND_SPAN } from '../shared/reverse-lane.js';
@@ -18,6 +21,8 @@ interface StreamWatch {
   since?: number;
   /** When a resend request was last sent for this stream. */
   requestedAt?: number;
+  /** The missing sequence last reported as gone from the inner node's retention. */
+  leftRetention?: number;
 }
 
 export interface ReverseDriver {
@@ -62,7 +67,12 @@ export function startReverseDriver(ctx: OuterContext, nowMs: () => number = Date
       const acking = unacked;
       unacked = false;
       try {
-        for (const { stream, dir } of listStreams(folders)) {
+        const catalogue = new Map(ctx.state.catalogues().map((c) => [c.stream, c]));
+        const streams = listStreams(folders);
+        const queued = new Set(streams.map((s) => s.stream));
+        for (const c of catalogue.values())
+          if (!queued.has(c.stream)) streams.push({ stream: c.stream, dir: '' });
+        for (const { stream, dir } of streams) {
           const watch = watchOf(stream);
           let last: number;
           try {
@@ -80,10 +90,18 @@ export function startReverseDriver(ctx: OuterContext, nowMs: () => number = Date
             if (ok) watch.acked = last;
             else unacked = true;
           }
-          const first = listQueue(dir).find((item) => item.sequence > last);
-          if (!first || first.sequence === last + 1) {
+          const first = dir ? listQueue(dir).find((item) => item.sequence > last) : undefined;
+          const known = catalogue.get(stream);
+          // The last missing sequence: before the first queued one, or (nothing queued after the last
+          // applied one) the latest the catalogue says was sent.
+          let end: number | undefined;
+          if (first) end = first.sequence > last + 1 ? first.sequence - 1 : undefined;
+          else if (known && known.latest > last) end = known.latest;
+          if (end === undefined) {
             delete watch.missing;
             delete watch.since;
+            if (watch.leftRetention !== undefined) ctx.state.clearRetentionGap(stream);
+            delete watch.leftRetention;
             continue;
           }
           const missing = last + 1;
@@ -95,11 +113,19 @@ export function startReverseDriver(ctx: OuterContext, nowMs: () => number = Date
           }
           if (now - watch.since < resendAfter) continue;
           if (watch.requestedAt !== undefined && now - watch.requestedAt < resendAfter) continue;
-          const to = Math.min(first.sequence - 1, missing + MAX_RESEND_SPAN);
+          const to = Math.min(end, missing + MAX_RESEND_SPAN);
           watch.requestedAt = now;
+          if (known && (known.oldestRetained === 0 || missing < known.oldestRetained)) {
+            const gap = { stream, from: missing, to: end, oldestRetained: known.oldestRetained };
+            if (watch.leftRetention !== missing) {
+              watch.leftRetention = missing;
+              ctx.logger.error(gap, 'gap left retention; needs a snapshot export');
+              ctx.state.noteRetentionGap(gap, new Date(now).toISOString());
+            }
+          }
           await send(
             { kind: 'resend-request', stream, from: missing, to },
-            { stream, from: missing, to, waitedMs: now - watch.since },
+            { stream, from: missing, to, waitedMs: now - watch.since, ...(first ? {} : { catalogue: true }) },
           );
         }
       } catch (error) {

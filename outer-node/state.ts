@@ -52,6 +52,25 @@ CREATE TABLE IF NOT EXISTS retries (
   reason TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+-- The latest catalogue entry per stream (issue 6): what the inner node says it has sent and kept.
+CREATE TABLE IF NOT EXISTS catalogue (
+  stream TEXT PRIMARY KEY,
+  sender TEXT NOT NULL,
+  catalogue_stream TEXT NOT NULL,
+  catalogue_sequence INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  latest INTEGER NOT NULL,
+  oldest_retained INTEGER NOT NULL,
+  received_at TEXT NOT NULL
+);
+-- Gaps the inner node can no longer resend (they left its retention): they need a snapshot export.
+CREATE TABLE IF NOT EXISTS retention_gaps (
+  stream TEXT PRIMARY KEY,
+  from_sequence INTEGER NOT NULL,
+  to_sequence INTEGER NOT NULL,
+  oldest_retained INTEGER NOT NULL,
+  noted_at TEXT NOT NULL
+);
 `;
 
 export interface RetryRecord {
@@ -61,6 +80,24 @@ export interface RetryRecord {
   attempts: number;
   nextAttemptAt: number;
   reason: string;
+}
+
+export interface CatalogueRecord {
+  stream: string;
+  sender: string;
+  catalogueStream: string;
+  catalogueSequence: number;
+  createdAt: string;
+  latest: number;
+  oldestRetained: number;
+}
+
+export interface RetentionGap {
+  stream: string;
+  from: number;
+  to: number;
+  oldestRetained: number;
+  notedAt: string;
 }
 
 export class OuterState {
@@ -167,6 +204,64 @@ export class OuterState {
                  FROM tasks ${state ? 'WHERE state = ?' : ''} ORDER BY updated_at`;
     const statement = this.db.prepare(sql);
     return (state ? statement.all(state) : statement.all()) as TaskRecord[];
+  }
+
+  /** Forgets a file's task row (catalogues are recorded in their own table, not as tasks). */
+  forget(file: string): void {
+    this.db.prepare('DELETE FROM tasks WHERE file = ?').run(file);
+  }
+
+  /**
+   * Records a catalogue's entries; an entry replaces the stored one only when it comes from a newer
+   * catalogue (higher sequence or later creation). Returns how many entries were taken.
+   */
+  recordCatalogue(entries: CatalogueRecord[], receivedAt: string): number {
+    const upsert = this.db.prepare(
+      `INSERT INTO catalogue (stream, sender, catalogue_stream, catalogue_sequence, created_at, latest, oldest_retained, received_at)
+       VALUES (@stream, @sender, @catalogueStream, @catalogueSequence, @createdAt, @latest, @oldestRetained, @receivedAt)
+       ON CONFLICT (stream) DO UPDATE SET sender = excluded.sender, catalogue_stream = excluded.catalogue_stream,
+         catalogue_sequence = excluded.catalogue_sequence, created_at = excluded.created_at, latest = excluded.latest,
+         oldest_retained = excluded.oldest_retained, received_at = excluded.received_at
+       WHERE (excluded.catalogue_stream = catalogue.catalogue_stream AND excluded.catalogue_sequence > catalogue.catalogue_sequence)
+          OR excluded.created_at > catalogue.created_at`,
+    );
+    return this.db.transaction(() => {
+      let taken = 0;
+      for (const entry of entries) taken += upsert.run({ ...entry, receivedAt }).changes;
+      return taken;
+    })();
+  }
+
+  catalogues(): CatalogueRecord[] {
+    return this.db
+      .prepare(
+        `SELECT stream, sender, catalogue_stream AS catalogueStream, catalogue_sequence AS catalogueSequence,
+                created_at AS createdAt, latest, oldest_retained AS oldestRetained FROM catalogue ORDER BY stream`,
+      )
+      .all() as CatalogueRecord[];
+  }
+
+  noteRetentionGap(gap: Omit<RetentionGap, 'notedAt'>, notedAt: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO retention_gaps (stream, from_sequence, to_sequence, oldest_retained, noted_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (stream) DO UPDATE SET from_sequence = excluded.from_sequence, to_sequence = excluded.to_sequence,
+           oldest_retained = excluded.oldest_retained, noted_at = excluded.noted_at`,
+      )
+      .run(gap.stream, gap.from, gap.to, gap.oldestRetained, notedAt);
+  }
+
+  clearRetentionGap(stream: string): void {
+    this.db.prepare('DELETE FROM retention_gaps WHERE stream = ?').run(stream);
+  }
+
+  retentionGaps(): RetentionGap[] {
+    return this.db
+      .prepare(
+        `SELECT stream, from_sequence AS "from", to_sequence AS "to", oldest_retained AS oldestRetained, noted_at AS notedAt
+         FROM retention_gaps ORDER BY stream`,
+      )
+      .all() as RetentionGap[];
   }
 
   close(): void {

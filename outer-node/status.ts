@@ -2,6 +2,7 @@
 // quarantined, read from the bank database (ledger), the queue folders and the state database.
 import { readBundleHeader } from '../crypto/index.js';
 import type { OuterContext } from './context.js';
+import type { RetentionGap } from './state.js';
 import { listQuarantine } from './quarantine.js';
 import type { TargetWriter } from './targets/target-writer.js';
 import { listQueue, listStreams, workFolders } from './work-folders.js';
@@ -20,6 +21,8 @@ export interface StreamStatus {
   quarantined: number;
   /** Seconds since the oldest queued bundle of the stream was created (0 when nothing waits). */
   lagSeconds: number;
+  /** Sequences missing from the ledger that the inner node no longer keeps (issue 6). */
+  leftRetention?: RetentionGap;
 }
 
 export interface NodeStatus {
@@ -50,10 +53,12 @@ export async function nodeStatus(
   const queues = new Map(listStreams(folders).map((s) => [s.stream, s.dir]));
   const quarantine = listQuarantine(ctx.settings.folders.quarantine);
   const retries = ctx.state.retries();
+  const leftRetention = new Map(ctx.state.retentionGaps().map((g) => [g.stream, g]));
   const names = new Set<string>([
     ...ledger.map((l) => l.stream),
     ...queues.keys(),
     ...retries.map((r) => r.stream).filter(Boolean),
+    ...leftRetention.keys(),
   ]);
   const streams: StreamStatus[] = [];
   for (const stream of [...names].sort()) {
@@ -91,6 +96,7 @@ export async function nodeStatus(
         })),
       quarantined: quarantine.filter((q) => q.stream === stream).length,
       lagSeconds: oldest === undefined ? 0 : Math.max(0, Math.round((now.getTime() - oldest) / 1000)),
+      ...(leftRetention.has(stream) ? { leftRetention: leftRetention.get(stream) } : {}),
     });
   }
   return { tasks: ctx.state.counts(), streams, quarantined: quarantine.length };
@@ -111,6 +117,11 @@ export function formatStatus(status: NodeStatus): string {
     lines.push(
       `  queued ${s.queued.length}, gaps ${s.gaps.length > 0 ? s.gaps.join(', ') : 'none'}, retrying ${s.retrying.length}, quarantined ${s.quarantined}, lag ${s.lagSeconds} s`,
     );
+    if (s.leftRetention) {
+      lines.push(
+        `  gap left retention: sequences ${s.leftRetention.from}-${s.leftRetention.to} (inner keeps from ${s.leftRetention.oldestRetained}); needs a snapshot export`,
+      );
+    }
     for (const r of s.retrying) {
       lines.push(
         `  retrying sequence ${r.sequence}: attempt ${r.attempts}, next at ${r.nextAttemptAt}: ${r.reason}`,
