@@ -51,28 +51,36 @@ describe('no listening socket', () => {
     let outerErr = '';
     inner.stderr?.on('data', (d: Buffer) => (innerErr += d.toString()));
     outer.stderr?.on('data', (d: Buffer) => (outerErr += d.toString()));
-    const samples: string[] = [];
-    const deadline = Date.now() + 6000;
-    while (Date.now() < deadline) {
-      await ferryOnce({ from: join(bridge.innerDir, 'outbox'), to: join(bridge.outerDir, 'inbox') });
-      for (const [name, child] of [
-        ['inner', inner],
-        ['outer', outer],
-      ] as const) {
-        expect(child.exitCode, `${name} exited early: ${name === 'inner' ? innerErr : outerErr}`).toBeNull();
-        const { listeners } = listeningSockets(processTree(child.pid ?? -1));
-        samples.push(...listeners.map((l) => `${name} ${l.table}: ${l.line}`));
+    try {
+      const samples: string[] = [];
+      const deadline = Date.now() + 6000;
+      while (Date.now() < deadline) {
+        await ferryOnce({ from: join(bridge.innerDir, 'outbox'), to: join(bridge.outerDir, 'inbox') });
+        for (const [name, child] of [
+          ['inner', inner],
+          ['outer', outer],
+        ] as const) {
+          expect(
+            child.exitCode,
+            `${name} exited early: ${name === 'inner' ? innerErr : outerErr}`,
+          ).toBeNull();
+          const { listeners } = listeningSockets(processTree(child.pid ?? -1));
+          samples.push(...listeners.map((l) => `${name} ${l.table}: ${l.line}`));
+        }
+        await new Promise((r) => setTimeout(r, 300));
       }
-      await new Promise((r) => setTimeout(r, 300));
+      expect(samples).toEqual([]);
+      // They did real work while being watched.
+      const applied = querySqlite<{ n: number }>(bridge.bankDb, 'SELECT COUNT(*) AS n FROM GOV_RESIDENT');
+      expect(applied[0]?.n).toBe(1500);
+      inner.kill('SIGTERM');
+      outer.kill('SIGTERM');
+      expect(await exited(inner)).toBe(0);
+      expect(await exited(outer)).toBe(0);
+    } finally {
+      // A failed assertion must not leave daemons running after the test.
+      for (const child of [inner, outer]) if (child.exitCode === null) child.kill('SIGKILL');
     }
-    expect(samples).toEqual([]);
-    // They did real work while being watched.
-    const applied = querySqlite<{ n: number }>(bridge.bankDb, 'SELECT COUNT(*) AS n FROM GOV_RESIDENT');
-    expect(applied[0]?.n).toBe(1500);
-    inner.kill('SIGTERM');
-    outer.kill('SIGTERM');
-    expect(await exited(inner)).toBe(0);
-    expect(await exited(outer)).toBe(0);
     expect(innerErr).toContain('inner node stopped');
     expect(outerErr).toContain('outer node stopped');
   });
