@@ -2,6 +2,8 @@
 // `audit export --from --to` for an inspector: an excerpt that can be checked on its own.
 // The two nodes' `audit` commands and their daemons call these through crypto/index.ts (docs/audit.md).
 import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../shared/atomic-file.js';
+import { ConfigError } from '../shared/errors.js';
 import {
   appendAuditEvent,
   entryHash,
@@ -192,4 +194,64 @@ export function verifyAuditExport(doc: AuditExport): string[] {
     expectedSeq = entry.seq + 1;
   });
   return problems;
+}
+
+/** What `audit verify` and `audit export` print, and whether a chain was found broken (exit 2). */
+export interface AuditReport {
+  lines: string[];
+  broken: boolean;
+}
+
+/**
+ * `audit verify` on both nodes: checks every chain (one per writing process), against the heads an
+ * operator recorded last time when given (`SEQ:HASH`, in the order the chains are printed).
+ */
+export function verifyAuditChains(files: readonly string[], heads: readonly string[]): AuditReport {
+  const lines: string[] = [];
+  let broken = false;
+  files.forEach((file, index) => {
+    const head = heads[index];
+    let recorded: { seq: number; hash: string } | undefined;
+    if (head !== undefined) {
+      const match = /^(\d+):([0-9a-f]{64})$/.exec(head);
+      if (!match) throw new ConfigError('CONFIG_INVALID', `--head ${head} is not SEQ:HASH (64 hex digits)`);
+      recorded = { seq: Number(match[1]), hash: match[2] ?? '' };
+    }
+    const result = verifyAuditLog(file, recorded);
+    lines.push(
+      `${result.ok ? 'OK' : 'BROKEN'}: ${file}: ${result.entries} entries, head ${result.headSeq}:${result.head}`,
+    );
+    for (const problem of result.problems) lines.push(`  - ${problem}`);
+    broken ||= !result.ok;
+  });
+  if (broken) {
+    lines.push(
+      'the log was changed after it was written: keep it as evidence, tell the security officer, restore the newest good backup (docs/audit.md)',
+    );
+  }
+  return { lines, broken };
+}
+
+/** `audit export` on both nodes: one excerpt per chain, the further ones named -2, -3 before .json. */
+export function exportAuditChains(
+  files: readonly string[],
+  range: { from: Date; to: Date },
+  out: string,
+): AuditReport {
+  const lines: string[] = [];
+  let broken = false;
+  files.forEach((file, index) => {
+    const target = index === 0 ? out : out.replace(/(\.json)?$/, `-${index + 1}$1`);
+    const doc = exportAuditLog(file, range);
+    writeFileAtomicSync(target, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+    lines.push(
+      `wrote ${doc.entries.length} entries of ${file} (${doc.from} to ${doc.to}) to ${target}; whole log: ${doc.chain.entries} entries, head ${doc.chain.headSeq}:${doc.chain.head}`,
+    );
+    if (!doc.chain.ok) {
+      for (const problem of doc.chain.problems) lines.push(`  - ${problem}`);
+      lines.push('the log is broken: the excerpt carries its problems');
+      broken = true;
+    }
+  });
+  return { lines, broken };
 }

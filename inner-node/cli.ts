@@ -2,8 +2,7 @@
 // inner-node: the government-side node. Thin: parse flags, call the library, print (style.md rule 10).
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { exportAuditLog, verifyAuditLog } from '../crypto/index.js';
-import { writeFileAtomicSync } from '../shared/atomic-file.js';
+import { exportAuditChains, verifyAuditChains } from '../crypto/index.js';
 import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
 import { formatFindings } from '../shared/doctor.js';
 import { ConfigError } from '../shared/errors.js';
@@ -386,6 +385,11 @@ function dayOrInstant(name: string, text: string, offset: string): Date {
   return instant(name, day) ?? new Date(Number.NaN);
 }
 
+function printAuditReport(report: { lines: string[]; broken: boolean }): void {
+  for (const line of report.lines) process.stdout.write(`${line}\n`);
+  if (report.broken) process.exitCode = 2;
+}
+
 const auditCommand = program
   .command('audit')
   .description('the hash-chained audit log of bundles sent (docs/audit.md)');
@@ -406,29 +410,7 @@ auditCommand
       const settings = loadInnerConfig(opts.config);
       const files = auditLogFiles(settings);
       if (files.length === 0) files.push(auditLogFile(settings));
-      let broken = false;
-      files.forEach((file, index) => {
-        const head = opts.head[index];
-        let recorded: { seq: number; hash: string } | undefined;
-        if (head !== undefined) {
-          const match = /^(\d+):([0-9a-f]{64})$/.exec(head);
-          if (!match)
-            throw new ConfigError('CONFIG_INVALID', `--head ${head} is not SEQ:HASH (64 hex digits)`);
-          recorded = { seq: Number(match[1]), hash: match[2] ?? '' };
-        }
-        const result = verifyAuditLog(file, recorded);
-        process.stdout.write(
-          `${result.ok ? 'OK' : 'BROKEN'}: ${file}: ${result.entries} entries, head ${result.headSeq}:${result.head}\n`,
-        );
-        for (const problem of result.problems) process.stdout.write(`  - ${problem}\n`);
-        broken ||= !result.ok;
-      });
-      if (broken) {
-        process.stdout.write(
-          'the log was changed after it was written: keep it as evidence, tell the security officer, restore the newest good backup (docs/audit.md)\n',
-        );
-        process.exitCode = 2;
-      }
+      printAuditReport(verifyAuditChains(files, opts.head));
     }),
   );
 auditCommand
@@ -448,19 +430,7 @@ auditCommand
       };
       const files = auditLogFiles(settings);
       if (files.length === 0) files.push(auditLogFile(settings));
-      files.forEach((file, index) => {
-        const out = index === 0 ? opts.out : opts.out.replace(/(\.json)?$/, `-${index + 1}$1`);
-        const doc = exportAuditLog(file, range);
-        writeFileAtomicSync(out, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
-        process.stdout.write(
-          `wrote ${doc.entries.length} entries of ${file} (${doc.from} to ${doc.to}) to ${out}; whole log: ${doc.chain.entries} entries, head ${doc.chain.headSeq}:${doc.chain.head}\n`,
-        );
-        if (!doc.chain.ok) {
-          for (const problem of doc.chain.problems) process.stdout.write(`  - ${problem}\n`);
-          process.stdout.write('the log is broken: the excerpt carries its problems\n');
-          process.exitCode = 2;
-        }
-      });
+      printAuditReport(exportAuditChains(files, range, opts.out));
     }),
   );
 
