@@ -15,6 +15,7 @@ import { writeFileAtomicSync } from '../shared/atomic-file.js';
 import {
   BackupError,
   backupSqlite,
+  copyTree,
   isDatabaseInUse,
   restoreSqlite,
   type SqliteSnapshot,
@@ -33,18 +34,6 @@ export interface InnerBackupManifest {
   state: SqliteSnapshot;
   /** sent: bundles kept for resends; audit: the audit log files (one per writer slot), by name. */
   files: { sent: number; rejects: number; audit: string[] };
-}
-
-function countFiles(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
-}
-
-/** Copies a folder's tree into `to`, never replacing a file that is there already. */
-function copyTree(from: string, to: string): number {
-  if (!existsSync(from)) return 0;
-  cpSync(from, to, { recursive: true, force: false, errorOnExist: false, preserveTimestamps: true });
-  return countFiles(to);
 }
 
 /** Takes a backup of the node into `dir` (created; refused if it already holds a backup). */

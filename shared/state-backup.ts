@@ -5,7 +5,7 @@
 // -wal and -shm files aside with it: a stale write-ahead log replayed onto the restored file would
 // corrupt it.
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { publishFile, syncDirectory, temporaryNameFor } from './atomic-file.js';
 import { BridgeError } from './errors.js';
@@ -255,4 +255,17 @@ export async function restoreSqlite(
     );
   }
   return { ...snapshotOf(dest), movedAside };
+}
+
+/** Regular files below a folder (0 when it does not exist). */
+function countFiles(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
+}
+
+/** Copies a folder's tree into `to`, never replacing a file that is there already. */
+export function copyTree(from: string, to: string): number {
+  if (!existsSync(from)) return 0;
+  cpSync(from, to, { recursive: true, force: false, errorOnExist: false, preserveTimestamps: true });
+  return countFiles(to);
 }
