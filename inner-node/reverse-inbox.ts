@@ -20,8 +20,12 @@ import {
 import type { InnerContext } from './context.js';
 import { publishToOutbox } from './stream-bundles.js';
 
-/** Most messages accepted from one bank per minute; the rest are quarantined (configurable later). */
-export const MAX_REVERSE_MESSAGES_PER_MINUTE = 30;
+/**
+ * Most messages accepted from one bank per minute; the rest are quarantined (configurable later).
+ * Ten a second bounds a flood (messages are at most 96 KiB) while leaving room for coalesced acks
+ * and resend requests on every stream of a busy bank (30 a minute starved resend requests).
+ */
+export const MAX_REVERSE_MESSAGES_PER_MINUTE = 600;
 const RATE_WINDOW_MS = 60_000;
 
 const SCHEMA = `

@@ -16,6 +16,8 @@ import { sendReverseMessage } from './reverse-outbox.js';
 interface StreamWatch {
   /** Highest sequence acknowledged by this process (0: none yet, so the first ack starts at 1). */
   acked: number;
+  /** When this stream was last acknowledged (acks are coalesced, see ACK_INTERVAL_MS). */
+  ackedAt?: number;
   /** The missing sequence waited for, and since when. */
   missing?: number;
   since?: number;
@@ -24,6 +26,12 @@ interface StreamWatch {
   /** The missing sequence last reported as gone from the inner node's retention. */
   leftRetention?: number;
 }
+
+/**
+ * At most one ack per stream in this interval: acks after every pass would spend the inner node's
+ * per-bank rate limit and crowd out the resend requests that matter more.
+ */
+const ACK_INTERVAL_MS = 5000;
 
 export interface ReverseDriver {
   /** Called after each import pass with the worker's bank target view of the last applied sequence. */
@@ -81,14 +89,18 @@ export function startReverseDriver(ctx: OuterContext, nowMs: () => number = Date
             ctx.logger.warn({ stream, err: describeError(error) }, 'cannot read the last applied sequence');
             continue;
           }
-          if (acking && last > watch.acked) {
+          if (acking && last > watch.acked && nowMs() - (watch.ackedAt ?? 0) < ACK_INTERVAL_MS) {
+            unacked = true; // covered by a later, coalesced ack
+          } else if (acking && last > watch.acked) {
             const sequences: [number, number][] = [[watch.acked + 1, last]];
             const ok = await send(
               { kind: 'ack', stream, sequences, appliedAt: new Date(nowMs()).toISOString() },
               { stream, from: watch.acked + 1, to: last },
             );
-            if (ok) watch.acked = last;
-            else unacked = true;
+            if (ok) {
+              watch.acked = last;
+              watch.ackedAt = nowMs();
+            } else unacked = true;
           }
           const first = dir ? listQueue(dir).find((item) => item.sequence > last) : undefined;
           const known = catalogue.get(stream);
