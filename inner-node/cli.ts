@@ -216,9 +216,12 @@ program
     action(async (opts: { config: string }) => {
       const logger = cliLogger('inner-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
+      // Signals are caught before start-up, so a SIGTERM while keys and databases open still stops
+      // the daemon cleanly instead of killing it.
+      const stop = stopSignal();
       const ctx = await openInnerContext(opts.config, logger);
       try {
-        await runInnerDaemon(ctx, stopSignal());
+        await runInnerDaemon(ctx, stop);
       } finally {
         await ctx.dispose();
       }
