@@ -216,12 +216,9 @@ program
     action(async (opts: { config: string }) => {
       const logger = cliLogger('inner-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
-      // Signals are caught before start-up, so a SIGTERM while keys and databases open still stops
-      // the daemon cleanly instead of killing it.
-      const stop = stopSignal();
       const ctx = await openInnerContext(opts.config, logger);
       try {
-        await runInnerDaemon(ctx, stop);
+        await runInnerDaemon(ctx, stopSignal());
       } finally {
         await ctx.dispose();
       }

@@ -191,12 +191,9 @@ program
     action(async (opts: { config: string; workers?: string }) => {
       const logger = cliLogger('outer-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
-      // Signals are caught before start-up, so a SIGTERM while keys and databases open still stops
-      // the daemon cleanly instead of killing it.
-      const stop = stopSignal();
       const ctx = await openOuterContext(opts.config, logger);
       try {
-        await runOuterDaemon(ctx, stop, opts.workers ? { workers: Number(opts.workers) } : {});
+        await runOuterDaemon(ctx, stopSignal(), opts.workers ? { workers: Number(opts.workers) } : {});
       } finally {
         await ctx.close();
       }
