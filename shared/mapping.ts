@@ -222,6 +222,13 @@ export function convertValue(
   if (typeof raw !== 'string' && raw !== null) {
     if (raw instanceof InvalidText) return fail('encoding', `invalid ${raw.encoding} byte sequence`);
     if (raw instanceof Uint8Array) return fail('encoding', 'binary value where text was expected');
+    if (typeof raw === 'object' && raw !== null) {
+      // A driver may hand over objects (dates, JSON) the mapping has no rule for: refuse, never coerce.
+      return fail(
+        'type',
+        'a structured value where a plain value was expected; cast it to text in the source query',
+      );
+    }
   }
   if (typeof raw === 'number' && Number.isInteger(raw) && !Number.isSafeInteger(raw)) {
     // Beyond 2^53 the number has already lost digits (an 18-digit ID stored as a number would turn
