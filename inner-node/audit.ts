@@ -54,7 +54,13 @@ export function assertAuditable(ctx: InnerContext): void {
  * Records a sealed bundle; called right after recordSealed commits. A failure cannot undo the commit,
  * so it is logged and the next seal is refused (assertAuditable) rather than going on unaudited.
  */
-export function auditSent(ctx: InnerContext, sent: SealResult, dataset: string, rows: number): void {
+export function auditSent(
+  ctx: InnerContext,
+  sent: SealResult,
+  dataset: string,
+  rows: number,
+  consentIds: readonly string[] = [],
+): void {
   const runtime = auditOf(ctx);
   try {
     recordNodeEvent(runtime.log, 'bundle-sent', {
@@ -65,7 +71,7 @@ export function auditSent(ctx: InnerContext, sent: SealResult, dataset: string, 
       rows,
       recipients: sent.header.recipients.map((r) => r.keyId),
       digest: sent.plaintextDigest,
-      consentIds: [],
+      consentIds: [...consentIds],
     });
   } catch (error) {
     runtime.broken = error instanceof Error ? error : new Error(String(error));

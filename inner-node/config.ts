@@ -6,6 +6,7 @@ import { SOURCE_ENCODINGS } from '../shared/charset.js';
 import { loadYamlConfig, parseDuration, parseSize, resolveFrom } from '../shared/config-loader.js';
 import { findContract } from '../shared/contracts.js';
 import { csvDelimiterProblem } from '../shared/csv.js';
+import { PORTRAIT_FEATURE_NAMES, PORTRAIT_FEATURES } from '../shared/portrait.js';
 import { ConfigError } from '../shared/errors.js';
 import {
   ColumnMappingSchema,
@@ -110,6 +111,22 @@ export type DatasetSpec = z.infer<typeof DatasetSchema>;
 
 const BankSchema = z.strictObject({
   datasets: z.record(z.string(), z.union([z.literal('*'), z.array(z.string()).min(1)])),
+  /**
+   * Portrait features the county lets this bank receive ('*': every feature of the definition); no
+   * entry: the bank gets no portraits. A portrait still needs the person's consent (design 7).
+   */
+  portraits: z
+    .union([
+      z.literal('*'),
+      z
+        .array(
+          z.string().refine((f) => Object.hasOwn(PORTRAIT_FEATURES, f), {
+            message: `not a portrait feature (known: ${PORTRAIT_FEATURE_NAMES.join(', ')})`,
+          }),
+        )
+        .min(1),
+    ])
+    .optional(),
 });
 
 export const InnerConfigSchema = z
@@ -157,6 +174,17 @@ export const InnerConfigSchema = z
         file: z.string().optional(),
       })
       .prefault({}),
+    /**
+     * Consent-backed portraits (design 7): the county database they are computed from (a SQLite
+     * source laid out like the county's tables), the poverty-alleviation roll and the definition file.
+     */
+    portraits: z
+      .strictObject({
+        source: name.optional(),
+        poverty_csv: z.string().optional(),
+        definition: z.string().optional(),
+      })
+      .prefault({}),
     bundles: z
       .strictObject({
         max_rows: z.number().int().min(1).max(1_000_000).default(50_000),
@@ -186,7 +214,29 @@ export const InnerConfigSchema = z
         );
       }
     }
+    const portraitSource = config.portraits.source;
+    if (portraitSource !== undefined) {
+      const source = Object.hasOwn(config.sources, portraitSource)
+        ? config.sources[portraitSource]
+        : undefined;
+      if (source?.kind !== 'sqlite') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['portraits', 'source'],
+          message: source
+            ? `portraits are computed from a SQLite county database; '${portraitSource}' is ${source.kind}`
+            : `no source named '${portraitSource}' under sources`,
+        });
+      }
+    }
     for (const [bank, spec] of Object.entries(config.banks)) {
+      if (spec.portraits !== undefined && portraitSource === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['banks', bank, 'portraits'],
+          message: 'portraits are granted but portraits.source names no county database',
+        });
+      }
       for (const [dataset, columns] of Object.entries(spec.datasets)) {
         const ds = config.datasets[dataset];
         if (!ds) {

@@ -11,6 +11,7 @@ import { assertAuditable } from './audit.js';
 import { sendCatalogues } from './catalogue.js';
 import { exportDataset, publishPending } from './export.js';
 import { startInnerMetrics } from './metrics.js';
+import { answerPortraitRequest } from './portraits/requests.js';
 import { intakeReverseLane, serveResend } from './reverse-inbox.js';
 import { processAlive } from './state.js';
 
@@ -131,6 +132,20 @@ async function reverseLane(ctx: InnerContext): Promise<void> {
             `bundles of ${result.stream} asked for again have left retention and cannot be resent: the stream needs a snapshot export`,
           );
         }
+      } else if (message.kind === 'portrait-request') {
+        const answer = await answerPortraitRequest(ctx, { sender, message });
+        // The ID number is masked by the logger; the request and consent ids lead to it for those allowed.
+        ctx.logger.info(
+          {
+            sender,
+            requestId: answer.requestId,
+            consentId: message.consent.consentId,
+            released: answer.released,
+            features: answer.features.length,
+            ...(answer.released ? {} : { problems: answer.problems }),
+          },
+          answer.released ? 'portrait released' : 'portrait not released',
+        );
       } else {
         ctx.logger.info(
           { sender, bundleId, kind: message.kind },

@@ -177,6 +177,14 @@ banks:
       vehicles: '*'
       enterprises: '*'
       enforcement: '*'
+    # Portrait features this bank may receive for consent-backed lending requests ('*': all of the
+    # definition; leave out: none). Each portrait still needs the person's consent (docs/lending.md).
+    # portraits: [age, ss_months_12, ss_months_24, ss_contribution_base, pf_monthly_deposit, enforcement_open, dishonest_debtor]
+
+# portraits:                   # answer consent-backed portrait requests from the banks (docs/lending.md)
+#   source: county             # the SQLite county database the portraits are computed from
+#   poverty_csv: ../county/poverty.csv   # the poverty-alleviation roll (GB18030), if any
+#   definition: portraits.yaml # default: the definition shipped with the product
 
 bundles:
   max_rows: 50000              # rows per bundle at most

@@ -23,6 +23,7 @@ import { maskResidentId, maskResidentIdsInText } from '../shared/resident-id.js'
 import { assertSchema, checkTargetSchema, rowShaper, type SchemaCheck } from './bank-mapping.js';
 import { openTarget, type OuterContext } from './context.js';
 import { assertAuditable, auditApplied, auditQuarantined, openNodeAudit } from './audit.js';
+import { importPortraitAnswer } from './portrait-answers.js';
 import { quarantine, type QuarantineReason } from './quarantine.js';
 import { backoffDelay, classifyFailure } from './retry-policy.js';
 import { rowBatches, type TargetValue, type TargetWriter } from './targets/target-writer.js';
@@ -394,6 +395,11 @@ async function queueClaimed(
       await importCatalogue(ctx, path, name, summary);
       continue;
     }
+    if (header.kind === 'portrait') {
+      // A portrait answer goes to the lending tables, never into a stream queue or the ledger.
+      await importPortrait(ctx, path, name, summary);
+      continue;
+    }
     const dir = streamFolder(folders, header.stream);
     worker.tokens++;
     const token = `${worker.folder.id.split('-').slice(-3).join('')}${worker.tokens.toString(36)}`;
@@ -408,6 +414,39 @@ async function queueClaimed(
     }
   }
   return unsettled;
+}
+
+/** Records a portrait answer (outer-node/portrait-answers.ts); refused ones are quarantined. */
+async function importPortrait(
+  ctx: OuterContext,
+  path: string,
+  name: string,
+  summary: ImportSummary,
+): Promise<void> {
+  try {
+    const arrival = await importPortraitAnswer(ctx, path, name);
+    if (arrival.applicationId === undefined) {
+      ctx.logger.warn(
+        { file: name, requestId: arrival.requestId },
+        'portrait answer for a request this bank database does not have; dropped',
+      );
+    } else {
+      ctx.logger.info(
+        { file: name, ...arrival },
+        arrival.released ? 'portrait arrived' : 'portrait refused by the county',
+      );
+    }
+  } catch (error) {
+    if (classifyFailure(error) === 'transient') {
+      ctx.logger.warn({ file: name, err: describeError(error) }, 'portrait not read yet; will try again');
+      return;
+    }
+    summary.quarantined++;
+    quarantineRecorded(ctx, path, name, {
+      code: errorCode(error) ?? 'UNEXPECTED',
+      reason: describeError(error),
+    });
+  }
 }
 
 /**
@@ -753,12 +792,26 @@ async function applyBundle(
     if (outcome.outcome === 'applied') {
       auditApplied(ctx, header, opened.signer, outcome.rows, opened.plaintextDigest());
       discardFile(runtimeOf(ctx).folders, item.path);
+      // An empty bundle is a placeholder (issue 6): the county replaced a sequence lost beyond its
+      // retention by it, and re-sent the dataset as a snapshot under later sequences.
+      const placeholder = header.rowCount === 0;
       ctx.state.record({
         ...taskOf(name, header),
         state: 'loaded',
-        reason: rejects.length > 0 ? `${rejects.length} row(s) rejected: ${rejectFile}` : null,
+        reason:
+          rejects.length > 0
+            ? `${rejects.length} row(s) rejected: ${rejectFile}`
+            : placeholder
+              ? 'placeholder for a sequence lost beyond the county retention; superseded by a snapshot re-send'
+              : null,
         rows: outcome.rows,
       });
+      if (placeholder) {
+        ctx.logger.warn(
+          { bundleId: header.bundleId, stream: header.stream, sequence: header.sequence },
+          'placeholder applied: the sequence was lost beyond the county retention and is superseded by a snapshot re-send',
+        );
+      }
       ctx.logger.info(
         {
           bundleId: header.bundleId,

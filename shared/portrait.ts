@@ -339,3 +339,49 @@ export function checkProgramme(
   if (missing.length > 0) out.push(`programme does not cover ${missing.join(', ')}`);
   return out;
 }
+
+// ---- Portrait answers (design 7, issue 7): the county's reply to a consent-backed request ----
+
+/** The stream a bank's portrait answers from one inner node travel in (kind 'portrait'). */
+export function portraitStreamName(inner: string, bank: string): string {
+  return `${inner}.${bank}.portraits`;
+}
+
+/** Largest portrait answer body accepted (one person's features: a few hundred bytes in practice). */
+export const MAX_PORTRAIT_ANSWER_BYTES = 64 * 1024;
+
+const portraitValue = z.union([z.number().finite(), z.string().max(64), z.boolean(), z.null()]);
+
+/** A portrait as it crosses the gap, checked again on arrival (signed by the county, still validated). */
+export const PortraitSchema = z.strictObject({
+  format: z.literal(1),
+  definition: z.strictObject({ name: z.string().min(1).max(64), version: z.number().int().positive() }),
+  idNumber: z.string().length(18),
+  asOf: z.iso.datetime({ offset: true }),
+  sourceUpdatedAt: z.iso.datetime({ offset: true }).nullable(),
+  features: z
+    .record(z.string(), portraitValue)
+    .refine((f) => Object.keys(f).every((name) => Object.hasOwn(PORTRAIT_FEATURES, name)), {
+      message: 'carries a feature that is not in the catalogue',
+    }),
+});
+
+/**
+ * The body of a 'portrait' bundle: the answer to one portrait request, either the released portrait
+ * or the county's reasons for not releasing it (so the bank decides at once instead of waiting).
+ */
+export const PortraitAnswerSchema = z.discriminatedUnion('released', [
+  z.strictObject({
+    kind: z.literal('portrait-answer'),
+    requestId: z.string().min(1).max(64),
+    released: z.literal(true),
+    portrait: PortraitSchema,
+  }),
+  z.strictObject({
+    kind: z.literal('portrait-answer'),
+    requestId: z.string().min(1).max(64),
+    released: z.literal(false),
+    problems: z.array(z.string().min(1).max(300)).min(1).max(32),
+  }),
+]);
+export type PortraitAnswer = z.infer<typeof PortraitAnswerSchema>;

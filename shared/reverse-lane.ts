@@ -113,6 +113,8 @@ export const PortraitRequestSchema = z.strictObject({
       scope: z.array(z.string().min(1).max(64)).min(1).max(MAX_LIST),
       grantedAt: instant,
       expiresAt: instant,
+      /** How the bank verified the person's identity and signature (the county refuses without it). */
+      verifiedBy: z.string().min(1).max(200),
     })
     .superRefine((c, ctx) => {
       if (!later(c.expiresAt, c.grantedAt))

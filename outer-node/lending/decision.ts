@@ -4,7 +4,7 @@
 // then grade, rate and credit line. Every decline and referral carries reason codes: the hard rules
 // that failed first, then the characteristics with the largest shortfall from their maximum points.
 import { canonicalJson, sha256Hex } from '../../crypto/index.js';
-import { checkConsent, type Consent, type Portrait } from '../../shared/portrait.js';
+import { PORTRAIT_FEATURE_NAMES, checkConsent, type Consent, type Portrait } from '../../shared/portrait.js';
 import { creditLine, gradeFor, incomeProxy, policyVersion, rateBasisPoints, type Policy } from './policy.js';
 import { pointShortfalls, scoreValues, type CharacteristicPoints, type ScorecardModel } from './scorecard.js';
 
@@ -69,6 +69,23 @@ export interface DecisionInput {
   /** This bank's name, as consents name it. */
   bank: string;
   now: Date;
+  /** Why the county did not release a portrait, when it said so (shown on the referral). */
+  portraitRefusal?: string;
+}
+
+/** Portrait features the decision reads beside the model's: hard rules and the income proxy. */
+const DECISION_FEATURES = [
+  'age',
+  'enforcement_open',
+  'dishonest_debtor',
+  'ss_contribution_base',
+  'pf_monthly_deposit',
+];
+
+/** The portrait features to ask the county for: the model's characteristics and what the rules read. */
+export function featuresNeeded(model: ScorecardModel): string[] {
+  const wanted = new Set([...model.characteristics.map((c) => c.name), ...DECISION_FEATURES]);
+  return PORTRAIT_FEATURE_NAMES.filter((f) => wanted.has(f));
 }
 
 /** 'sha256:' + hex SHA-256 of the portrait's canonical JSON: what the decision was made from. */
@@ -125,7 +142,11 @@ export function decide(input: DecisionInput): DecisionRecord {
     'portrait_missing',
     portrait !== undefined,
     'refer',
-    portrait ? `portrait of ${portrait.asOf}` : 'no portrait',
+    portrait
+      ? `portrait of ${portrait.asOf}`
+      : input.portraitRefusal !== undefined
+        ? `the county did not release the portrait: ${input.portraitRefusal}`
+        : 'no portrait',
   );
   if (portrait) {
     const fresh = portraitIsFresh(portrait, policy, now);

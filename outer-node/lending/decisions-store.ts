@@ -5,7 +5,7 @@
 // and a request is queued in lend_portrait_requests for the reverse lane to carry to the county; it
 // is decided when the portrait arrives, or referred once the wait runs out.
 import Database from 'better-sqlite3';
-import { ConsentSchema, type Consent, type Portrait } from '../../shared/portrait.js';
+import { ConsentSchema, type Consent, type Portrait, type PortraitAnswer } from '../../shared/portrait.js';
 import {
   decide,
   portraitDigest,
@@ -72,9 +72,28 @@ CREATE TABLE IF NOT EXISTS lend_portrait_requests (
   id_number TEXT NOT NULL,
   consent_id TEXT,
   requested_at TEXT NOT NULL,
-  status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'answered'))
+  status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'answered')),
+  sent_at TEXT,
+  answered_at TEXT,
+  refusal TEXT
 );
 `;
+
+/** Columns added to lend_portrait_requests after its first release (added in place when missing). */
+const REQUEST_COLUMNS = ['sent_at', 'answered_at', 'refusal'] as const;
+
+/** The reverse-lane id of a portrait request (the message's requestId). */
+export function portraitRequestId(requestId: number): string {
+  return `lpr-${requestId}`;
+}
+
+/** A queued (or unanswered) portrait request, ready to be sent over the reverse lane. */
+export interface OutgoingPortraitRequest {
+  requestId: number;
+  applicationId: string;
+  idNumber: string;
+  consent: Consent | undefined;
+}
 
 /** How a portrait request leaves for the county; the reverse lane will provide the real one. */
 export interface PortraitRequester {
@@ -123,6 +142,14 @@ export class LendingStore {
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(LENDING_SCHEMA);
     const db = this.db;
+    const have = new Set(
+      (db.prepare('PRAGMA table_info(lend_portrait_requests)').all() as { name: string }[]).map(
+        (c) => c.name,
+      ),
+    );
+    for (const column of REQUEST_COLUMNS) {
+      if (!have.has(column)) db.exec(`ALTER TABLE lend_portrait_requests ADD COLUMN ${column} TEXT`);
+    }
     this.statements = {
       insertApplication: db.prepare(
         `INSERT INTO lend_applications (application_id, id_number, amount_yuan, consent_id, submitted_at, status, updated_at)
@@ -154,6 +181,25 @@ export class LendingStore {
          WHERE excluded.as_of >= lend_portraits.as_of`,
       ),
       portrait: db.prepare(`SELECT portrait_json FROM lend_portraits WHERE id_number = ?`),
+      requestsToSend: db.prepare(
+        `SELECT r.request_id AS requestId, r.application_id AS applicationId, r.id_number AS idNumber, r.consent_id AS consentId
+         FROM lend_portrait_requests r JOIN lend_applications a ON a.application_id = r.application_id
+         WHERE a.status = 'awaiting_portrait'
+           AND (r.status = 'queued' OR (r.status = 'sent' AND r.sent_at < ?))
+         ORDER BY r.request_id LIMIT ?`,
+      ),
+      markSent: db.prepare(
+        `UPDATE lend_portrait_requests SET status = 'sent', sent_at = ? WHERE request_id = ?`,
+      ),
+      markAnswered: db.prepare(
+        `UPDATE lend_portrait_requests SET status = 'answered', answered_at = ?, refusal = ? WHERE request_id = ?`,
+      ),
+      request: db.prepare(
+        `SELECT request_id AS requestId, application_id AS applicationId, id_number AS idNumber, status FROM lend_portrait_requests WHERE request_id = ?`,
+      ),
+      refusal: db.prepare(
+        `SELECT refusal FROM lend_portrait_requests WHERE application_id = ? AND refusal IS NOT NULL ORDER BY request_id DESC LIMIT 1`,
+      ),
       queueRequest: db.prepare(
         `INSERT INTO lend_portrait_requests (application_id, id_number, consent_id, requested_at) VALUES (?, ?, ?, ?)`,
       ),
@@ -265,6 +311,62 @@ export class LendingStore {
     })();
   }
 
+  /**
+   * Portrait requests to send now: queued ones, and sent ones still unanswered after `resendAfterMs`
+   * (the request or its answer may have been lost on the way) while their application waits.
+   */
+  requestsToSend(now: Date, resendAfterMs: number, limit = 100): OutgoingPortraitRequest[] {
+    const rows = this.statements.requestsToSend.all(
+      new Date(now.getTime() - resendAfterMs).toISOString(),
+      limit,
+    ) as { requestId: number; applicationId: string; idNumber: string; consentId: string | null }[];
+    return rows.map((r) => ({
+      requestId: r.requestId,
+      applicationId: r.applicationId,
+      idNumber: r.idNumber,
+      consent: this.consent(r.consentId),
+    }));
+  }
+
+  markRequestSent(requestId: number, now = new Date()): void {
+    this.statements.markSent.run(now.toISOString(), requestId);
+  }
+
+  /** Closes a request without a portrait (the county refused, or it could not be sent), with why. */
+  refuseRequest(requestId: number, reason: string, now = new Date()): void {
+    this.statements.markAnswered.run(now.toISOString(), reason, requestId);
+  }
+
+  /**
+   * Records the county's answer to a portrait request: the portrait (checked to be the requested
+   * person's) or the county's reasons. Returns the application it was for, or undefined when no
+   * request of this database has that id (an answer meant for another bank database, or very late).
+   */
+  recordPortraitAnswer(answer: PortraitAnswer, now = new Date()): string | undefined {
+    const match = /^lpr-(\d{1,15})$/.exec(answer.requestId);
+    if (!match) return undefined;
+    const requestId = Number(match[1]);
+    const row = this.statements.request.get(requestId) as
+      { requestId: number; applicationId: string; idNumber: string; status: string } | undefined;
+    if (!row) return undefined;
+    if (answer.released && answer.portrait.idNumber !== row.idNumber) {
+      throw new LendingError(
+        'LEND_PORTRAIT',
+        `the portrait answering request ${answer.requestId} is of another person than the one asked for`,
+        { hint: 'Nothing was stored; report it to the county data office' },
+      );
+    }
+    this.db.transaction(() => {
+      if (answer.released) this.putPortrait(answer.portrait, now);
+      this.statements.markAnswered.run(
+        now.toISOString(),
+        answer.released ? null : answer.problems.join('; '),
+        requestId,
+      );
+    })();
+    return row.applicationId;
+  }
+
   /** One pass over pending applications: decide those that can be, request portraits for the rest. */
   answerPending(options: AnswerOptions): PassResult {
     const now = options.now ?? (() => new Date());
@@ -277,7 +379,10 @@ export class LendingStore {
       const consent = this.consent(row.consent_id);
       const portrait = this.portrait(row.id_number);
       const fresh = portrait !== undefined && portraitIsFresh(portrait, options.policy, t);
-      if (!fresh && consent) {
+      const refusal = fresh
+        ? undefined
+        : (this.statements.refusal.get(row.application_id) as { refusal: string } | undefined)?.refusal;
+      if (!fresh && consent && refusal === undefined) {
         const since = row.portrait_requested_at
           ? t.getTime() - Date.parse(row.portrait_requested_at)
           : undefined;
@@ -315,6 +420,7 @@ export class LendingStore {
         policy: options.policy,
         bank: options.bank,
         now: t,
+        ...(refusal !== undefined ? { portraitRefusal: refusal } : {}),
       });
       const decideMicros = (performance.now() - started) * 1000;
       this.recordDecision(record, {
@@ -350,12 +456,14 @@ export async function watchApplications(
   options: AnswerOptions & { intervalMs?: number },
   stop: { readonly stopped: boolean; wait(ms: number): Promise<void> },
   onPass?: (pass: PassResult) => void,
+  afterPass?: (pass: PassResult) => Promise<void>,
 ): Promise<number> {
   let decided = 0;
   while (!stop.stopped) {
     const pass = store.answerPending(options);
     decided += pass.decided.length;
     onPass?.(pass);
+    await afterPass?.(pass);
     if (pass.decided.length === 0 || pass.decided.length < (options.batch ?? 500))
       await stop.wait(options.intervalMs ?? 500);
   }

@@ -8,7 +8,8 @@ export type LendingErrorCode =
   | 'LEND_NOT_CONVERGED'
   | 'LEND_MODEL'
   | 'LEND_POLICY'
-  | 'LEND_APPLICATION';
+  | 'LEND_APPLICATION'
+  | 'LEND_PORTRAIT';
 
 export class LendingError extends BridgeError<LendingErrorCode> {
   readonly family = 'LendingError';

@@ -49,6 +49,7 @@ const portrait: ReverseMessage = {
     scope: ['income_band'],
     grantedAt: '2026-11-01T00:00:00+08:00',
     expiresAt: '2027-11-01T00:00:00+08:00',
+    verifiedBy: 'counter-face-check',
   },
   features: ['income_band'],
 };
