@@ -1,11 +1,12 @@
 // The one door to cryptography (style.md rule 2): nodes import only from here.
 export * from './types.js';
 export { sha256Hex, fingerprintContract, randomBundleId, keyIdOf, canonicalJson } from './primitives.js';
-export { loadIdentity } from './identity.js';
+export { loadIdentity, readNodeCertificate, ENC_CERT_FILE } from './identity.js';
 export {
   loadTrustStore,
   recipientCertificates,
   certificateStatus,
+  checkPeerCertificate,
   type CertificateStatus,
   nodeCertificates,
   type CertificateExpiry,

@@ -12,6 +12,7 @@ import { sendCatalogues } from './catalogue.js';
 import { exportDataset, publishPending } from './export.js';
 import { startInnerMetrics } from './metrics.js';
 import { answerPortraitRequest } from './portraits/requests.js';
+import { receiveCertificateAnnouncement } from './reverse-certificates.js';
 import { intakeReverseLane, serveResend } from './reverse-inbox.js';
 import { processAlive } from './state.js';
 
@@ -146,9 +147,13 @@ async function reverseLane(ctx: InnerContext): Promise<void> {
           },
           answer.released ? 'portrait released' : 'portrait not released',
         );
+      } else if (message.kind === 'certificate-announcement') {
+        // Imports the bank's new encryption certificate and reloads ctx.trust, or quarantines it (logged).
+        await receiveCertificateAnnouncement(ctx, { sender, bundleId, message });
       } else {
+        // Every kind of today's schema is handled above; one added to it later lands here.
         ctx.logger.info(
-          { sender, bundleId, kind: message.kind },
+          { sender, bundleId, kind: (message as { kind: string }).kind },
           'reverse-lane message not handled by the daemon yet',
         );
       }

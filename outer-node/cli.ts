@@ -13,6 +13,7 @@ import { dropQuarantined, listQuarantine, retryQuarantined, showQuarantined } fr
 import { planSchema, planSchemaFor } from './schema.js';
 import { OuterState } from './state.js';
 import { formatStatus, nodeStatus } from './status.js';
+import { announceCertificate, describeAnnouncement, listAnnouncements } from './reverse-certificates.js';
 import type { TargetKind } from './targets/target-writer.js';
 import { backupOuterNode, backupSize, restoreOuterNode } from './backup.js';
 import { doctorExitCode, outerDoctor } from './doctor.js';
@@ -213,6 +214,44 @@ program
         process.stdout.write(
           opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`,
         );
+      } finally {
+        await ctx.close();
+      }
+    }),
+  );
+
+program
+  .command('announce-cert')
+  .description(
+    "send this node's current encryption certificate to the inner nodes over the reverse lane now (the daemon does it by itself after a rotation and restart); --list shows what was announced",
+  )
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .option('--list', 'only list the certificates announced so far (keys are not loaded)')
+  .action(
+    action(async (opts: { config: string; list?: boolean }) => {
+      const print = (state: OuterState): void => {
+        const announced = listAnnouncements({ state });
+        if (announced.length === 0) process.stdout.write('no encryption certificate announced yet\n');
+        for (const r of announced)
+          process.stdout.write(
+            `announced key ${r.keyId} serial ${r.serial} until ${r.notAfter}: first ${r.firstAnnouncedAt}, last ${r.lastAnnouncedAt}, ${r.announcements} time(s)\n`,
+          );
+      };
+      if (opts.list) {
+        const state = new OuterState(loadOuterConfig(opts.config).folders.state);
+        try {
+          print(state);
+        } finally {
+          state.close();
+        }
+        return;
+      }
+      const ctx = await openOuterContext(opts.config, cliLogger('outer-node'));
+      try {
+        const result = await announceCertificate(ctx, { force: true });
+        process.stdout.write(`${describeAnnouncement(result)}\n`);
+        if (result.outcome !== 'announced') process.exitCode = 2;
+        print(ctx.state);
       } finally {
         await ctx.close();
       }

@@ -11,6 +11,7 @@ import { auditDecision } from './audit.js';
 import { contextWorkers, ensureSchema, STABLE_RECHECK_MS, workerPass, type ImportWorker } from './import.js';
 import { startLendingWatch } from './lending-watch.js';
 import { startOuterMetrics } from './metrics.js';
+import { watchCertificates } from './reverse-certificates.js';
 import { startReverseDriver } from './reverse-driver.js';
 
 export interface Stopper {
@@ -92,7 +93,12 @@ export async function runOuterDaemon(
     throw error;
   }
   try {
-    await Promise.all([...workers.map((worker) => loop(worker)), lending?.done]);
+    await Promise.all([
+      ...workers.map((worker) => loop(worker)),
+      lending?.done,
+      // The current encryption certificate, announced to the inner nodes at start and when due.
+      watchCertificates(ctx, stop),
+    ]);
   } finally {
     await watcher.close();
     await metrics?.stop();
