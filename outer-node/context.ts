@@ -35,8 +35,8 @@ export function openTarget(settings: OuterSettings): TargetWriter {
   }
 }
 
-export async function openOuterContext(configPath: string, logger: Logger): Promise<OuterContext> {
-  const settings = loadOuterConfig(configPath);
+/** Loads the node's keys from its keys folder (the passphrase from the file or variable configured). */
+export async function loadNodeIdentity(settings: OuterSettings): Promise<Identity> {
   const passphrase = readPassphrase(
     {
       file: settings.config.keys.passphrase_file && settings.resolve(settings.config.keys.passphrase_file),
@@ -44,7 +44,12 @@ export async function openOuterContext(configPath: string, logger: Logger): Prom
     },
     `node ${settings.config.node.name}'s keys`,
   );
-  const identity = await loadIdentity({ keysDir: settings.folders.keys, passphrase });
+  return loadIdentity({ keysDir: settings.folders.keys, passphrase });
+}
+
+export async function openOuterContext(configPath: string, logger: Logger): Promise<OuterContext> {
+  const settings = loadOuterConfig(configPath);
+  const identity = await loadNodeIdentity(settings);
   const trust = await loadTrustStore(settings.folders.trust);
   const target = openTarget(settings);
   try {

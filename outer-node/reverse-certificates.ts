@@ -1,8 +1,8 @@
 // The outer node announces its encryption certificate to the inner nodes over the reverse lane (design 5,
 // issue 6), so that after `bridge-keys rotate` new bundles are sealed to the new key without anyone
 // carrying a file. The certificate announced is the keys folder's enc.cert.pem, and only once this
-// process holds its private key: the node restarts to load a rotated key (docs/key-rotation.md 3), and
-// announcing a key it cannot open with would invite bundles it can only open through the old key.
+// process holds its private key: the daemon's watch loads a rotated key first (reloadKeys; a restart
+// does too), since announcing a key it cannot open with would invite bundles it cannot open.
 // Each certificate is recorded in the state database when announced, and announced again every hour for
 // its first week and then once a day while it stays the current one: a dropped reverse-lane file is
 // made good without an acknowledgement, and the inner node treats a repeat as a no-op.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ENC_CERT_FILE, readNodeCertificate, type PeerCertificate } from '../crypto/index.js';
 import { KeyError, describeError } from '../shared/errors.js';
 import type { CertificateAnnouncement } from '../shared/reverse-lane.js';
-import type { OuterContext } from './context.js';
+import { loadNodeIdentity, type OuterContext } from './context.js';
 import { sendReverseMessage } from './reverse-outbox.js';
 
 /** How often the running daemon looks at its keys folder for a certificate to announce. */
@@ -52,7 +52,7 @@ export interface AnnouncementRecord {
 export type AnnouncementResult =
   /** The keys folder has no enc.cert.pem (a folder from before certificates were kept there). */
   | { outcome: 'no-certificate'; file: string }
-  /** The keys folder holds a certificate whose private key this process has not loaded: restart. */
+  /** The keys folder holds a certificate whose private key this process has not loaded (yet). */
   | { outcome: 'not-loaded'; certificate: PeerCertificate }
   /** The current encryption certificate has expired: rotate. */
   | { outcome: 'expired'; certificate: PeerCertificate }
@@ -148,13 +148,39 @@ export function describeAnnouncement(result: AnnouncementResult): string {
   const key = `encryption key ${c.keyId} (serial ${c.serial}, valid until ${c.notAfter.toISOString()})`;
   switch (result.outcome) {
     case 'not-loaded':
-      return `the keys folder holds a new ${key} that this process has not loaded: restart the outer node to load it; it is announced after the restart`;
+      return `the keys folder holds a new ${key} that this process has not loaded: the running daemon loads it at its next look (within a minute), or restart the outer node; it is announced once loaded`;
     case 'expired':
       return `the current ${key} has expired and is not announced: rotate it with bridge-keys rotate`;
     case 'not-due':
       return `${key} already announced; next announcement at ${result.nextAt.toISOString()}`;
     case 'announced':
       return `${key} announced over the reverse lane${result.first ? ' for the first time' : ' again'}: ${result.files.join(', ')}`;
+  }
+}
+
+/**
+ * Loads the keys folder again after `bridge-keys rotate` wrote a new encryption key, so the running
+ * daemon opens bundles sealed to it before the county is told about it (rotate changes only the
+ * encryption key; the old one stays in the folder and in the new identity for bundles in flight).
+ * Returns whether the new key is now loaded; a failure (wrong passphrase, a half-written folder) is
+ * logged and the daemon goes on with the keys it has.
+ */
+async function reloadKeys(ctx: OuterContext, keyId: string): Promise<boolean> {
+  try {
+    const identity = await loadNodeIdentity(ctx.settings);
+    if (!identity.encKeyIds.includes(keyId)) return false;
+    ctx.identity = identity;
+    ctx.logger.info(
+      { keyId, encKeys: identity.encKeyIds.length },
+      'rotated encryption key loaded from the keys folder; the old key stays loaded for bundles in flight',
+    );
+    return true;
+  } catch (error) {
+    ctx.logger.warn(
+      { keyId, err: describeError(error) },
+      'cannot load the rotated encryption key yet; the node goes on with the keys it has',
+    );
+    return false;
   }
 }
 
@@ -183,7 +209,10 @@ export async function watchCertificates(
   };
   while (!stop.stopped) {
     try {
-      const result = await announceCertificate(ctx);
+      let result = await announceCertificate(ctx);
+      if (result.outcome === 'not-loaded' && (await reloadKeys(ctx, result.certificate.keyId))) {
+        result = await announceCertificate(ctx);
+      }
       const text = describeAnnouncement(result);
       if (result.outcome === 'announced') {
         noticed = '';

@@ -43,6 +43,7 @@ import {
   announceCertificate,
   listAnnouncements,
   nextAnnouncementAt,
+  watchCertificates,
 } from '../../outer-node/reverse-certificates.js';
 import { isTemporaryName } from '../../shared/atomic-file.js';
 import { createLogger } from '../../shared/logger.js';
@@ -278,8 +279,8 @@ describe('outer node certificate rotation through the reverse lane', () => {
     newKeyId = /new encryption key ([0-9a-f]{32})/.exec(stdout)?.[1] ?? '';
     expect(newKeyId).toMatch(/^[0-9a-f]{32}$/);
     expect(stdout).toContain(`previous ${oldKeyId} kept`);
-    // The running node still holds only the old key: it waits for a restart rather than invite bundles
-    // it could open only through the old key.
+    // A node that has not loaded the new key never announces it (it would invite bundles it cannot
+    // open); the daemon's watch loads it first (the last test), a restart does too (the next one).
     const result = await announceCertificate(outerCtx());
     expect(result.outcome).toBe('not-loaded');
     if (result.outcome === 'not-loaded') expect(result.certificate.keyId).toBe(newKeyId);
@@ -529,5 +530,45 @@ describe('outer node certificate rotation through the reverse lane', () => {
     expect(finished(inbox)).toEqual([]);
     expect(daemon.output()).not.toContain('not handled by the daemon yet');
     expect(snapshot(join(bridge.innerDir, 'trust'))).toEqual(trustBefore);
+  }, 60_000);
+  it('a running outer node loads a key rotated under it and announces it without a restart', async () => {
+    const ctx = outerCtx();
+    const outbox = join(bridge.outerDir, 'outbox');
+    rmSync(outbox, { recursive: true, force: true });
+    mkdirSync(outbox);
+    const { stdout } = await runCli(BIN.keys, [
+      'rotate',
+      '--ca',
+      bridge.caDir,
+      '--keys',
+      outerKeys(),
+      '--name',
+      'bank-a',
+      '--ca-passphrase-file',
+      join(bridge.dir, 'ca.passphrase'),
+      '--passphrase-file',
+      join(outerKeys(), 'passphrase'),
+    ]);
+    const newest = /new encryption key ([0-9a-f]{32})/.exec(stdout)?.[1] ?? '';
+    expect(ctx.identity.encKeyIds).not.toContain(newest);
+    // The daemon's own watch, looking every 50 ms, stopped once the announcement is in the outbox.
+    let stopped = false;
+    const stop = {
+      get stopped() {
+        return stopped;
+      },
+      async wait(ms: number) {
+        await new Promise((r) => setTimeout(r, ms));
+        stopped ||= finished(outbox).length > 0;
+      },
+    };
+    const watching = watchCertificates(ctx, stop, 50);
+    const deadline = setTimeout(() => (stopped = true), DEADLINE_MS);
+    await watching;
+    clearTimeout(deadline);
+    expect(ctx.identity.encKeyIds).toContain(newest);
+    expect(ctx.identity.encKeyIds).toContain(newKeyId);
+    expect(listAnnouncements(ctx)[0]).toMatchObject({ keyId: newest, announcements: 1 });
+    expect(finished(outbox)).toHaveLength(1);
   }, 60_000);
 });
