@@ -93,6 +93,9 @@ const program = new Command('demo')
         povertyCsv: env.county.csvPath,
         bankDb: env.bankDb,
         bank: 'bank-a',
+        innerConfig: env.innerConfig,
+        outerConfig: env.outerConfig,
+        outerDir: env.outerDir,
       });
 
       const pipelineSeconds = (t3 - t0) / 1000;
@@ -135,6 +138,23 @@ const program = new Command('demo')
         `  npx bridge-keys inspect ${rel(join(env.innerDir, 'state', 'sent'))}/<file>.gbb --trust ${rel(join(env.outerDir, 'trust'))}`,
       );
       say(`  npx inner-node export --config ${rel(env.innerConfig)}   # nothing new: the cursor is current`);
+      say('');
+      say('an application decided through the reverse lane (four terminals, or append & to each):');
+      say(`  npx inner-node run --config ${rel(env.innerConfig)}`);
+      say(`  npx outer-node run --config ${rel(env.outerConfig)}`);
+      say(
+        `  npx bridge-ferry --from ${rel(join(env.innerDir, 'outbox'))} --to ${rel(join(env.outerDir, 'inbox'))} --every 1s`,
+      );
+      say(
+        `  npx bridge-ferry --from ${rel(join(env.outerDir, 'outbox'))} --to ${rel(join(env.innerDir, 'inbox'))} --every 1s`,
+      );
+      const a = lending.laneApplicant;
+      say(
+        `  npx outer-node lend apply --db ${rel(env.bankDb)} --id-number ${a.idNumber} --amount 30000 --consent ${a.consentId} --consent-file ${rel(a.consentFile)} --application-id DEMO-LANE-1`,
+      );
+      say(
+        `  sqlite3 ${rel(env.bankDb)} "SELECT decision, line_yuan, rate_percent, application_to_decision_ms FROM lend_decisions WHERE application_id = 'DEMO-LANE-1'"`,
+      );
     }),
   );
 

@@ -1,7 +1,9 @@
 // The demo's lending step: the county releases portraits under a batch programme, the bank trains a
 // scorecard on a synthetic loan history built from them (known ground truth, never from protected
 // attributes), and one applicant with recorded consent gets an instant decision with reasons.
-import { resolve } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
 import { portraitBatch } from '../inner-node/portraits/batch.js';
 import { loadPortraitDefinition } from '../inner-node/portraits/release.js';
 import { formatDecision } from '../outer-node/lending/cli.js';
@@ -19,6 +21,8 @@ export interface LendingDemoResult {
   modelVersion: string;
   decision: string;
   decideMs: number;
+  /** An applicant whose portrait the bank does not have yet, with a consent file ready to use. */
+  laneApplicant: { idNumber: string; consentId: string; consentFile: string };
 }
 
 export function runLendingDemo(options: {
@@ -26,6 +30,10 @@ export function runLendingDemo(options: {
   povertyCsv: string;
   bankDb: string;
   bank: string;
+  /** The demo's node folders: lending and portraits are switched on in their configurations. */
+  innerConfig: string;
+  outerConfig: string;
+  outerDir: string;
   now?: Date;
 }): LendingDemoResult {
   const now = options.now ?? new Date();
@@ -79,7 +87,9 @@ export function runLendingDemo(options: {
     const decideMs = performance.now() - started;
     const record = store.decision(`DEMO-APP-${now.getTime()}`);
     if (!record) throw new Error('the application was not answered');
+    const laneApplicant = switchOnLendingOverTheLane(options, model, portraits, applicant.idNumber, now);
     return {
+      laneApplicant,
       loans: history.rows.length,
       auc: model.training.auc,
       modelVersion: model.version,
@@ -89,4 +99,61 @@ export function runLendingDemo(options: {
   } finally {
     store.close();
   }
+}
+
+function editYaml(file: string, edits: [string[], unknown][]): void {
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  for (const [path, value] of edits) doc.setIn(path, value);
+  writeFileSync(file, doc.toString());
+}
+
+/**
+ * Leaves the demo ready for an application through the reverse lane: the model and the policy in
+ * outer/lending/ and named in outer-node.yaml, portraits switched on in inner-node.yaml for the bank
+ * (every feature), and a consent file for a second applicant whose portrait the bank does not have.
+ */
+function switchOnLendingOverTheLane(
+  options: { innerConfig: string; outerConfig: string; outerDir: string; bank: string; povertyCsv: string },
+  model: ReturnType<typeof trainScorecard>,
+  portraits: readonly { idNumber: string; features: Record<string, unknown> }[],
+  taken: string,
+  now: Date,
+): LendingDemoResult['laneApplicant'] {
+  const dir = join(options.outerDir, 'lending');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.json'), `${JSON.stringify(model, null, 2)}\n`);
+  copyFileSync(EXAMPLE_POLICY, join(dir, 'policy.yaml'));
+  editYaml(options.outerConfig, [
+    [['lending', 'model'], 'lending/model.json'],
+    [['lending', 'policy'], 'lending/policy.yaml'],
+  ]);
+  editYaml(options.innerConfig, [
+    [['portraits', 'source'], 'county'],
+    [['portraits', 'poverty_csv'], options.povertyCsv],
+    [['banks', options.bank, 'portraits'], '*'],
+  ]);
+  const person =
+    portraits.find((p) => p.idNumber !== taken && p.features['age'] === 41) ??
+    portraits.find((p) => p.idNumber !== taken);
+  if (!person) throw new Error('the synthetic county has only one resident');
+  const consentId = 'DEMO-CONSENT-2';
+  const consentFile = join(dir, 'consent-2.json');
+  writeFileSync(
+    consentFile,
+    `${JSON.stringify(
+      {
+        consent_id: consentId,
+        id_number: person.idNumber,
+        bank: options.bank,
+        purpose: 'lending',
+        scope: ['*'],
+        granted_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + 30 * 86_400_000).toISOString(),
+        verified_by: 'demo counter',
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return { idNumber: person.idNumber, consentId, consentFile };
 }
