@@ -96,15 +96,39 @@ function progressBars(): { update(p: ExportProgress): void; stop(): void } {
   };
 }
 
+interface ExportFlags {
+  config: string;
+  dataset?: string;
+  snapshot?: boolean;
+  bank?: string;
+  verbose?: boolean;
+}
+
 program
   .command('export')
   .description('export a dataset (or all) to every authorised bank now, then exit')
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('-d, --dataset <name>', 'dataset to export (default: all that are not paused)')
+  .option(
+    '--snapshot',
+    're-send every current row of --dataset under new sequences, then replace each sequence a bank reported lost beyond retention with an empty placeholder bundle, so its stream moves on (docs/runbooks.md, "A gap that left retention")',
+  )
+  .option('--bank <name>', 'only the stream of this bank (default: every authorised bank)')
   .option('--once', 'run one export and exit (the default for this command)')
   .option('-v, --verbose', 'log each bundle')
+  .addHelpText(
+    'after',
+    '\nA gap that left retention (inner-node status shows "left retention"): run\n' +
+      '  inner-node export --dataset NAME --snapshot [--bank BANK]\n' +
+      'beside the daemon; the bank converges with no action on its side.',
+  )
   .action(
-    action(async (opts: { config: string; dataset?: string; verbose?: boolean }) => {
+    action(async (opts: ExportFlags) => {
+      if (opts.snapshot && !opts.dataset) {
+        throw new ConfigError('CONFIG_INVALID', '--snapshot needs --dataset NAME', {
+          hint: 'A snapshot re-send is one dataset at a time: inner-node export --dataset NAME --snapshot',
+        });
+      }
       const ctx = await openInnerContext(opts.config, cliLogger('inner-node', opts.verbose));
       try {
         const datasets = opts.dataset
@@ -122,6 +146,8 @@ program
             results = await exportDataset(ctx, dataset, {
               onProgress: (p) => bars.update(p),
               estimate: process.stderr.isTTY,
+              ...(opts.snapshot ? { snapshot: true } : {}),
+              ...(opts.bank !== undefined ? { bank: opts.bank } : {}),
             });
           } finally {
             bars.stop();
@@ -130,9 +156,17 @@ program
           for (const r of results) {
             const tombstones = r.tombstones ? `, ${r.tombstones} tombstone(s)` : '';
             const rejects = r.rejectFile ? ` (see ${r.rejectFile})` : '';
+            const snapshot = r.snapshot ? `, snapshot sequences ${r.snapshot.from}-${r.snapshot.to}` : '';
             process.stdout.write(
-              `${r.stream}: ${r.rows} rows in ${r.bundles.length} bundle(s)${tombstones}, ${r.rejects} rejected${rejects}, ${seconds.toFixed(1)} s\n`,
+              `${r.stream}: ${r.rows} rows in ${r.bundles.length} bundle(s)${tombstones}, ${r.rejects} rejected${rejects}${snapshot}, ${seconds.toFixed(1)} s\n`,
             );
+            if (r.placeholders && r.placeholders.length > 0) {
+              process.stdout.write(
+                `${r.stream}: lost sequence(s) ${r.placeholders.join(', ')} replaced by placeholder bundles; the bank's stream moves on to the snapshot\n`,
+              );
+            } else if (r.placeholders) {
+              process.stdout.write(`${r.stream}: no open gap that left retention; nothing superseded\n`);
+            }
           }
         }
       } finally {
@@ -228,7 +262,7 @@ program
 program
   .command('status')
   .description(
-    'per dataset: paused reason; per stream: next sequence, cursor, bundles and rows sent, acknowledged, last run',
+    'per dataset: paused reason; per stream: next sequence, cursor, bundles and rows sent, acknowledged, last run; and the reverse lane: unacknowledged, oldest unacknowledged age, resend requests, re-sent, gaps that left retention',
   )
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('--json', 'print JSON')
@@ -264,7 +298,39 @@ program
             out.push(
               `${s.stream}\n  next sequence ${s.nextSequence}, cursor ${s.cursorWatermark ?? '-'}\n  sent ${s.bundles} bundle(s), ${s.rows} rows; acknowledged up to ${s.acknowledged}; ${run}\n`,
             );
+            if (s.retentionGaps.length > 0) {
+              out.push(
+                `  LEFT RETENTION: sequence(s) ${describeRanges(s.retentionGaps)} asked for again but no longer kept; run: inner-node export --dataset ${s.dataset} --snapshot --bank ${s.bank}\n`,
+              );
+            }
           }
+        }
+        if (streams.length > 0) {
+          out.push('\nreverse lane, per stream:\n');
+          out.push(
+            alignedTable(
+              [
+                'stream',
+                'sent',
+                'acked up to',
+                'unacked',
+                'oldest unacked',
+                'requests',
+                're-sent',
+                'left retention',
+              ],
+              streams.map((s) => [
+                s.stream,
+                String(s.bundles),
+                String(s.acknowledged),
+                String(s.unacknowledged),
+                s.oldestUnacknowledgedSeconds === null ? '-' : describeAge(s.oldestUnacknowledgedSeconds),
+                String(s.resendRequests),
+                String(s.resent),
+                `${s.retentionGaps.length > 0 ? describeRanges(s.retentionGaps) : 'none'}${s.retentionGapsRepaired > 0 ? ` (${s.retentionGapsRepaired} repaired)` : ''}`,
+              ]),
+            ),
+          );
         }
         process.stdout.write(maskResidentIdsInText(out.join('')));
       } finally {
@@ -272,6 +338,33 @@ program
       }
     }),
   );
+
+/** Inclusive ranges as text: 2, 5-7. */
+function describeRanges(ranges: readonly (readonly [number, number])[]): string {
+  return ranges.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(', ');
+}
+
+/** An age in seconds as 42 s, 12 min, 3.5 h or 2.0 d. */
+function describeAge(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} d`;
+}
+
+/** Rows under headers in aligned columns: the first column left-aligned, numbers right-aligned. */
+function alignedTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => {
+        const width = widths[i] ?? cell.length;
+        return i === 0 || i === cells.length - 1 ? cell.padEnd(width) : cell.padStart(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+}
 
 program
   .command('metrics')

@@ -10,7 +10,7 @@ import { fingerprintContract, recipientCertificates, sha256Hex } from '../crypto
 import { InvalidText } from '../shared/charset.js';
 import { parseDuration, parseSize } from '../shared/config-loader.js';
 import { canonicalContract } from '../shared/contracts.js';
-import { KeyError, SourceError } from '../shared/errors.js';
+import { ConfigError, KeyError, SourceError } from '../shared/errors.js';
 import { describeRaw, type MapResult, type RowReject, type SourceValue } from '../shared/mapping.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
 import { formatInstant } from '../shared/time.js';
@@ -29,6 +29,7 @@ import {
   RejectFile,
   runRecord,
   sealAndRecord,
+  supersedeLostSequences,
   type ExportOptions,
   type StreamExportResult,
   type StreamJob,
@@ -72,7 +73,19 @@ export async function exportDataset(
     assertAuditable(ctx);
     await checkDrift(ctx, dataset);
     const results: StreamExportResult[] = [];
-    for (const { bank, columns } of authorisedBanks(ctx, dataset)) {
+    const banks = authorisedBanks(ctx, dataset);
+    if (options.bank !== undefined && !banks.some((b) => b.bank === options.bank)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Bank '${options.bank}' is not authorised to receive dataset ${dataset}`,
+        {
+          where: ctx.settings.path,
+          hint: `Authorised: ${banks.map((b) => b.bank).join(', ') || 'none'}; name one of them, or leave --bank out`,
+        },
+      );
+    }
+    for (const { bank, columns } of banks) {
+      if (options.bank !== undefined && bank !== options.bank) continue;
       results.push(await exportStream(ctx, dataset, bank, columns, options));
     }
     pruneSent(ctx, options.now?.());
@@ -218,8 +231,16 @@ export async function exportStream(
     options,
   };
   try {
+    // A snapshot re-send (issue 6) seals its bundles first, then supersedes the lost sequences.
+    const firstSequence = ctx.state.stream(stream, bank, dataset).nextSequence;
     if (spec.mode === 'snapshot') await exportSnapshot(job);
     else await exportIncremental(job);
+    if (options.snapshot) {
+      const next = ctx.state.stream(stream, bank, dataset).nextSequence;
+      const sealed = next > firstSequence ? { from: firstSequence, to: next - 1 } : undefined;
+      if (sealed) job.result.snapshot = sealed;
+      job.result.placeholders = await supersedeLostSequences(job, sealed);
+    }
     job.rejects.flush();
     if (job.rejects.exists) job.result.rejectFile = job.rejects.path;
     ctx.state.recordRun(runRecord(dataset, bank, startedAt, job.result, 'ok', null));
@@ -279,7 +300,8 @@ async function exportIncremental(job: StreamJob): Promise<void> {
   };
   let total: number | undefined;
   if (job.options.estimate && job.source.count) {
-    total = await job.source.count({ table, columns: job.readColumns, order, after: cursorOf(), upTo });
+    const from = job.options.snapshot ? null : cursorOf();
+    total = await job.source.count({ table, columns: job.readColumns, order, after: from, upTo });
   }
   // Pages are smaller than bundles: rows die young (cheap for the garbage collector) while a bundle
   // collects lines from several pages. The cursor saved with a bundle is that of its last row read.
@@ -292,7 +314,8 @@ async function exportIncremental(job: StreamJob): Promise<void> {
       ? order.map((c, i) => cursorText(job, row[bound?.orderIndexes[i] ?? -1] ?? null, c))
       : order.map((c) => cursorText(job, row[c] ?? null, c));
   const bundle = new BundleAssembler(job, total);
-  let after = cursorOf();
+  // A snapshot re-send reads every row from the start (the cursor is left alone until the end).
+  let after = job.options.snapshot ? null : cursorOf();
   let read = 0;
   for (;;) {
     const query = { table, columns: job.readColumns, order, after, upTo, limit: pageSize };
@@ -332,11 +355,24 @@ async function exportIncremental(job: StreamJob): Promise<void> {
       // long; short ones never pay for starting workers.
       if (read >= PARALLEL_AFTER_ROWS && parallelWorkers(job) > 0) {
         await exportPagesInParallel(job, { order, upTo, table, after, pageSize, bundle });
+        finishReread(job);
         return;
       }
     }
   }
   await bundle.seal(cursorOfRow);
+  finishReread(job);
+}
+
+/**
+ * After a snapshot re-send of an incremental stream: every row up to this run's bound was sent, so the
+ * cursor moves to the last row read (it never passed this run's bound, the previous cursor's limit).
+ */
+function finishReread(job: StreamJob): void {
+  const cursor = job.resendCursor;
+  if (!job.options.snapshot || !cursor) return;
+  const [watermark, ...key] = cursor;
+  job.ctx.state.advanceCursor(job.stream, String(watermark), JSON.stringify(key));
 }
 
 async function exportSnapshot(job: StreamJob): Promise<void> {
@@ -400,7 +436,8 @@ async function exportSnapshot(job: StreamJob): Promise<void> {
         continue;
       }
       const digest = sha256Hex(line);
-      if (previous?.digest === digest) {
+      // A snapshot re-send (issue 6) sends every row, changed or not.
+      if (previous?.digest === digest && !job.options.snapshot) {
         unchanged.add(key);
         continue;
       }

@@ -253,6 +253,9 @@ export async function serveResend(
   const { stream, from, to } = request.message;
   const db = ctx.state.db;
   checkStreamOwner(ctx, request.sender, stream, `resend request of ${request.sender}`);
+  // Accounting for status (issue 6): requests received, bundles re-sent, gaps that left retention.
+  const at = new Date().toISOString();
+  ctx.state.noteResendRequest(stream, at);
   const kept = new Map(
     (
       db
@@ -269,9 +272,11 @@ export async function serveResend(
     else if (row.pruned !== 0 || !existsSync(row.file)) addTo(result.gaps, sequence);
     else {
       await publishToOutbox(ctx, row.file, row.bundleId);
+      ctx.state.noteResent(stream);
       result.resent.push({ sequence, bundleId: row.bundleId, file: row.file });
     }
   }
+  if (result.gaps.length > 0) ctx.state.noteRetentionGaps(stream, result.gaps, at);
   return result;
 }
 

@@ -26,6 +26,23 @@ export interface SentBundle {
   createdAt: string;
 }
 
+/** Per stream: what the bank acknowledged and asked for again (issue 6). */
+export interface ReverseLaneStatus {
+  /** Sequences sent after the acknowledged mark. */
+  unacknowledged: number;
+  /** Age of the oldest bundle not acknowledged yet (null when all are acknowledged). */
+  oldestUnacknowledgedSeconds: number | null;
+  /** Resend requests received for the stream. */
+  resendRequests: number;
+  /** Bundles re-published into the outbox for those requests. */
+  resent: number;
+  lastResendRequestAt: string | null;
+  /** Sequences the bank asked for after their copies left retention, not repaired yet (ranges). */
+  retentionGaps: [number, number][];
+  /** Lost sequences replaced by placeholders by a snapshot export so far. */
+  retentionGapsRepaired: number;
+}
+
 export interface RunRecord {
   dataset: string;
   bank: string;
@@ -114,6 +131,28 @@ CREATE TABLE IF NOT EXISTS reverse_acks (
   acknowledged INTEGER NOT NULL,
   acked_at TEXT NOT NULL
 );
+-- Resend requests served, per stream (issue 6): counters, so status never has to count messages.
+CREATE TABLE IF NOT EXISTS resend_counts (
+  stream TEXT PRIMARY KEY,
+  requests INTEGER NOT NULL DEFAULT 0,
+  resent INTEGER NOT NULL DEFAULT 0,
+  last_request_at TEXT
+);
+-- Sequences a bank asked for again after their kept copies had left retention (issue 6). A snapshot
+-- export ('inner-node export --snapshot') repairs them: it re-sends the dataset's current rows under new
+-- sequences and replaces each lost sequence with an empty placeholder bundle, recorded here.
+CREATE TABLE IF NOT EXISTS retention_gaps (
+  stream TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  first_reported_at TEXT NOT NULL,
+  last_reported_at TEXT NOT NULL,
+  reports INTEGER NOT NULL,
+  repaired_at TEXT,
+  placeholder_bundle_id TEXT,
+  snapshot_from INTEGER,
+  snapshot_to INTEGER,
+  PRIMARY KEY (stream, sequence)
+) WITHOUT ROWID;
 `;
 
 export function processAlive(pid: number): boolean {
@@ -146,6 +185,15 @@ export class InnerState {
     }[];
     if (!sentColumns.some((c) => c.name === 'pruned')) {
       this.db.exec('ALTER TABLE sent_bundles ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0');
+    }
+    // A placeholder (see recordPlaceholder) names the lost bundle it stands in for. Two processes
+    // opening an old database at once may both add it: the loser's error is harmless.
+    if (!sentColumns.some((c) => c.name === 'supersedes')) {
+      try {
+        this.db.exec('ALTER TABLE sent_bundles ADD COLUMN supersedes TEXT');
+      } catch (error) {
+        if (!String(error).includes('duplicate column')) throw error;
+      }
     }
   }
 
@@ -422,6 +470,109 @@ export class InnerState {
       .immediate();
   }
 
+  /** Counts one resend request received for a stream (before it is served). */
+  noteResendRequest(stream: string, at: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO resend_counts (stream, requests, resent, last_request_at) VALUES (?, 1, 0, ?)
+         ON CONFLICT (stream) DO UPDATE SET requests = requests + 1, last_request_at = excluded.last_request_at`,
+      )
+      .run(stream, at);
+  }
+
+  /** Counts one bundle re-published into the outbox by a resend request. */
+  noteResent(stream: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO resend_counts (stream, requests, resent) VALUES (?, 0, 1)
+         ON CONFLICT (stream) DO UPDATE SET resent = resent + 1`,
+      )
+      .run(stream);
+  }
+
+  /**
+   * Records sequences a bank asked for whose kept copies are gone (a gap that left retention). A
+   * sequence reported again after a repair is open again (its placeholder was lost too).
+   */
+  noteRetentionGaps(stream: string, ranges: readonly (readonly [number, number])[], at: string): void {
+    const upsert = this.db.prepare(
+      `INSERT INTO retention_gaps (stream, sequence, first_reported_at, last_reported_at, reports)
+       VALUES (?, ?, ?, ?, 1)
+       ON CONFLICT (stream, sequence) DO UPDATE SET last_reported_at = excluded.last_reported_at,
+         reports = reports + 1, repaired_at = NULL`,
+    );
+    this.db.transaction(() => {
+      for (const [from, to] of ranges) for (let s = from; s <= to; s++) upsert.run(stream, s, at, at);
+    })();
+  }
+
+  /**
+   * Reported gaps still open: not repaired and above the bank's acknowledged mark (a bank that
+   * acknowledged a sequence has it, whatever it reported before). With the sent record of each.
+   */
+  openRetentionGaps(
+    stream: string,
+  ): { sequence: number; bundleId: string | null; file: string | null; pruned: number | null }[] {
+    return this.db
+      .prepare(
+        `SELECT g.sequence AS sequence, b.bundle_id AS bundleId, b.file AS file, b.pruned AS pruned
+         FROM retention_gaps g LEFT JOIN sent_bundles b ON b.stream = g.stream AND b.sequence = g.sequence
+         WHERE g.stream = ? AND g.repaired_at IS NULL
+           AND g.sequence > COALESCE((SELECT acknowledged FROM reverse_acks a WHERE a.stream = g.stream), 0)
+         ORDER BY g.sequence`,
+      )
+      .all(stream) as {
+      sequence: number;
+      bundleId: string | null;
+      file: string | null;
+      pruned: number | null;
+    }[];
+  }
+
+  /** Closes a reported gap without a placeholder (its copy is kept again, so a resend serves it). */
+  resolveRetentionGap(stream: string, sequence: number, at: string): void {
+    this.db
+      .prepare('UPDATE retention_gaps SET repaired_at = ? WHERE stream = ? AND sequence = ?')
+      .run(at, stream, sequence);
+  }
+
+  /**
+   * Replaces the record of a sent bundle whose copy left retention with a sealed placeholder (an
+   * empty bundle under the same sequence, issue 6) and closes the reported gap, in one transaction.
+   * The lost bundle's id is kept in `supersedes`; the placeholder is kept and served like any bundle.
+   * Returns false (and changes nothing) when the stream has no such sequence.
+   */
+  recordPlaceholder(
+    placeholder: Omit<SentBundle, 'published' | 'rowCount'>,
+    snapshot: { from: number; to: number } | undefined,
+  ): boolean {
+    return this.db.transaction(() => {
+      const changed = this.db
+        .prepare(
+          `UPDATE sent_bundles SET supersedes = COALESCE(supersedes, bundle_id), bundle_id = @bundleId,
+             file = @file, row_count = 0, bytes = @bytes, digest = @digest, published = 0, pruned = 0,
+             created_at = @createdAt
+           WHERE stream = @stream AND sequence = @sequence`,
+        )
+        .run(placeholder).changes;
+      if (changed !== 1) return false;
+      this.db
+        .prepare(
+          `UPDATE retention_gaps SET repaired_at = ?, placeholder_bundle_id = ?, snapshot_from = ?, snapshot_to = ?
+           WHERE stream = ? AND sequence = ?`,
+        )
+        .run(
+          placeholder.createdAt,
+          placeholder.bundleId,
+          snapshot?.from ?? null,
+          snapshot?.to ?? null,
+          placeholder.stream,
+          placeholder.sequence,
+        );
+      return true;
+    })();
+  }
+
   /** Takes the next sequence of a bank's catalogue stream (1 for the first catalogue). */
   takeCatalogueSequence(bank: string): number {
     const row = this.db
@@ -453,14 +604,55 @@ export class InnerState {
       .all(bank) as { stream: string; latest: number; oldestRetained: number }[];
   }
 
-  streams(): (StreamState & {
-    bundles: number;
-    acknowledged: number;
-    rows: number;
-    rejects: number;
-    lastRun: RunRecord | undefined;
-    lastOkAt: string | null;
-  })[] {
+  /**
+   * The reverse-lane picture of one stream (issue 6), from counters and keyed lookups only, so status
+   * stays cheap on long streams.
+   */
+  reverseLaneStatus(stream: string, latest: number, now: Date): ReverseLaneStatus {
+    const acknowledged = this.acknowledged(stream);
+    const counts = this.db
+      .prepare(
+        'SELECT requests, resent, last_request_at AS lastRequestAt FROM resend_counts WHERE stream = ?',
+      )
+      .get(stream) as { requests: number; resent: number; lastRequestAt: string | null } | undefined;
+    // The oldest bundle not acknowledged is the one right after the acknowledged mark.
+    const oldest = this.db
+      .prepare('SELECT created_at AS createdAt FROM sent_bundles WHERE stream = ? AND sequence = ?')
+      .get(stream, acknowledged + 1) as { createdAt: string } | undefined;
+    const open: [number, number][] = [];
+    for (const { sequence } of this.openRetentionGaps(stream)) {
+      const last = open.at(-1);
+      if (last && last[1] === sequence - 1) last[1] = sequence;
+      else open.push([sequence, sequence]);
+    }
+    const repaired = this.db
+      .prepare(
+        'SELECT COUNT(*) AS n FROM retention_gaps WHERE stream = ? AND repaired_at IS NOT NULL AND placeholder_bundle_id IS NOT NULL',
+      )
+      .get(stream) as { n: number };
+    return {
+      unacknowledged: Math.max(0, latest - acknowledged),
+      oldestUnacknowledgedSeconds:
+        latest > acknowledged && oldest
+          ? Math.max(0, Math.round((now.getTime() - Date.parse(oldest.createdAt)) / 1000))
+          : null,
+      resendRequests: counts?.requests ?? 0,
+      resent: counts?.resent ?? 0,
+      lastResendRequestAt: counts?.lastRequestAt ?? null,
+      retentionGaps: open,
+      retentionGapsRepaired: repaired.n,
+    };
+  }
+
+  streams(now: Date = new Date()): (StreamState &
+    ReverseLaneStatus & {
+      bundles: number;
+      acknowledged: number;
+      rows: number;
+      rejects: number;
+      lastRun: RunRecord | undefined;
+      lastOkAt: string | null;
+    })[] {
     const streams = this.db
       .prepare(
         'SELECT stream, bank, dataset, next_sequence AS nextSequence, cursor_watermark AS cursorWatermark, cursor_key AS cursorKey FROM streams ORDER BY stream',
@@ -485,7 +677,14 @@ export class InnerState {
            FROM runs WHERE dataset = ? AND bank = ?`,
         )
         .get(s.dataset, s.bank) as { rejects: number; lastOkAt: string | null };
-      return { ...s, ...totals, acknowledged: this.acknowledged(s.stream), ...runs, lastRun };
+      return {
+        ...s,
+        ...totals,
+        acknowledged: this.acknowledged(s.stream),
+        ...runs,
+        lastRun,
+        ...this.reverseLaneStatus(s.stream, s.nextSequence - 1, now),
+      };
     });
   }
 }

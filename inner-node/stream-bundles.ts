@@ -29,6 +29,14 @@ export interface ExportOptions {
   onProgress?: (progress: ExportProgress) => void;
   /** Ask the source how many rows are waiting (one COUNT query), for progress bars. */
   estimate?: boolean;
+  /**
+   * A snapshot re-send (issue 6, 'export --snapshot'): every current row of the dataset under new
+   * sequences, whatever was sent before; then each sequence the bank reported lost beyond retention is
+   * replaced by an empty placeholder bundle, so the bank's stream moves past it (docs/runbooks.md).
+   */
+  snapshot?: boolean;
+  /** Only this bank's stream (default: every authorised bank). */
+  bank?: string;
 }
 
 export interface StreamExportResult {
@@ -42,6 +50,10 @@ export interface StreamExportResult {
   bundles: SealResult[];
   /** The reject file of this run, when rows were rejected. */
   rejectFile?: string;
+  /** A snapshot re-send: the sequences it sealed (absent when it found no row to send). */
+  snapshot?: { from: number; to: number };
+  /** A snapshot re-send: lost sequences replaced by placeholder bundles. */
+  placeholders?: number[];
 }
 
 /** Re-publishes bundles that were sealed and recorded but not yet copied into the outbox (crash recovery). */
@@ -96,6 +108,11 @@ export interface StreamJob {
   result: StreamExportResult;
   now: () => Date;
   options: ExportOptions;
+  /**
+   * A snapshot re-send of an incremental stream reads from the start, so it must not move the cursor
+   * back: bundles keep the recorded cursor, and the cursor of the last row read is set at the end.
+   */
+  resendCursor?: (string | number | null)[];
 }
 
 /** One reject file per stream and run (JSON lines, mode 0600): enough to find, fix and replay each row. */
@@ -183,6 +200,8 @@ export class BundleAssembler {
         ? (JSON.parse(this.last) as (string | number | null)[])
         : cursorOfRow(this.last);
     const [cursorWatermark, ...cursorKey] = cursor;
+    const rereading = job.options.snapshot === true;
+    if (rereading) job.resendCursor = cursor;
     if (this.body.rows > 0) {
       const bytes = this.body.bytesAtMost;
       await sealAndRecord(
@@ -190,8 +209,8 @@ export class BundleAssembler {
         'rows',
         job.authorisedColumns,
         this.body,
-        String(cursorWatermark),
-        JSON.stringify(cursorKey),
+        rereading ? null : String(cursorWatermark),
+        rereading ? null : JSON.stringify(cursorKey),
       );
       job.options.onProgress?.({
         dataset: job.dataset,
@@ -200,7 +219,7 @@ export class BundleAssembler {
         bytes,
         ...(this.total !== undefined ? { total: this.total } : {}),
       });
-    } else {
+    } else if (!rereading) {
       // Every row read was rejected: move past them (they are in the reject file).
       job.ctx.state.advanceCursor(job.stream, String(cursorWatermark), JSON.stringify(cursorKey));
     }
@@ -262,6 +281,70 @@ export async function sealAndRecord(
     { stream, sequence, kind, rows: body.rows, bytes: sent.bytes, bundleId: sent.header.bundleId },
     'bundle sealed',
   );
+}
+
+/**
+ * Replaces each lost sequence the bank reported (a gap that left retention, still open) with an empty
+ * placeholder bundle under the same sequence: signed like any bundle, recorded in place of the lost one
+ * (sent_bundles.supersedes names it) together with the repair, audited, and published. The bank applies
+ * it as a bundle of no rows, so its stream moves on in sequence order to the snapshot that follows;
+ * call it after the snapshot re-send, so a crash in between leaves the gap open, never papered over.
+ */
+export async function supersedeLostSequences(
+  job: StreamJob,
+  snapshot: { from: number; to: number } | undefined,
+): Promise<number[]> {
+  const { ctx, stream } = job;
+  const replaced: number[] = [];
+  for (const gap of ctx.state.openRetentionGaps(stream)) {
+    const at = job.now();
+    if (gap.bundleId === null || gap.file === null) continue; // never sealed here: nothing to supersede
+    if (gap.pruned === 0 && existsSync(gap.file)) {
+      // A copy is kept again (a restore brought it back): resends serve it, no placeholder needed.
+      ctx.state.resolveRetentionGap(stream, gap.sequence, at.toISOString());
+      continue;
+    }
+    assertAuditable(ctx);
+    const sent = await sealBatch(ctx, {
+      stream,
+      bank: job.bank,
+      dataset: job.dataset,
+      sequence: gap.sequence,
+      fingerprint: job.fingerprint,
+      kind: 'rows',
+      columns: job.authorisedColumns,
+      body: new PayloadBody(),
+      now: at,
+      ttl: job.ttl,
+    });
+    const recorded = ctx.state.recordPlaceholder(
+      {
+        bundleId: sent.header.bundleId,
+        stream,
+        sequence: gap.sequence,
+        file: sent.path,
+        bytes: sent.bytes,
+        digest: sent.plaintextDigest,
+        createdAt: sent.header.createdAt,
+      },
+      snapshot,
+    );
+    if (!recorded) continue;
+    auditSent(ctx, sent, job.dataset, 0);
+    await publishToOutbox(ctx, sent.path, sent.header.bundleId);
+    replaced.push(gap.sequence);
+    ctx.logger.warn(
+      {
+        stream,
+        sequence: gap.sequence,
+        supersedes: gap.bundleId,
+        placeholder: sent.header.bundleId,
+        ...(snapshot ? { snapshotFrom: snapshot.from, snapshotTo: snapshot.to } : {}),
+      },
+      'lost sequence replaced by a placeholder: the snapshot re-send supersedes it',
+    );
+  }
+  return replaced;
 }
 
 interface BatchToSeal {

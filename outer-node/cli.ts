@@ -203,7 +203,9 @@ program
 
 program
   .command('status')
-  .description('per stream: last sequence applied, gaps, retrying tasks, quarantine count, lag')
+  .description(
+    'per stream: last sequence applied, gaps, retrying tasks, quarantine count, lag; and the reverse lane: missing (catalogue vs ledger and queue), resend requests sent, acks sent up to, gaps that left retention',
+  )
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .option('--json', 'print JSON')
   .action(

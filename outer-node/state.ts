@@ -71,6 +71,19 @@ CREATE TABLE IF NOT EXISTS retention_gaps (
   oldest_retained INTEGER NOT NULL,
   noted_at TEXT NOT NULL
 );
+-- What this node said over the reverse lane, per stream (issue 6): acks sent up to, and resend
+-- requests sent. Counters, so status never has to count messages.
+CREATE TABLE IF NOT EXISTS reverse_sent (
+  stream TEXT PRIMARY KEY,
+  acked_up_to INTEGER NOT NULL DEFAULT 0,
+  acked_at TEXT,
+  acks INTEGER NOT NULL DEFAULT 0,
+  requests INTEGER NOT NULL DEFAULT 0,
+  requested_sequences INTEGER NOT NULL DEFAULT 0,
+  last_request_from INTEGER,
+  last_request_to INTEGER,
+  last_request_at TEXT
+);
 `;
 
 export interface RetryRecord {
@@ -96,8 +109,23 @@ export interface RetentionGap {
   stream: string;
   from: number;
   to: number;
+  /** The missing sequences below the inner node's oldest kept one, as text: 2, 7-9. */
+  ranges?: string;
   oldestRetained: number;
   notedAt: string;
+}
+
+/** Per stream: what this node sent over the reverse lane (issue 6). */
+export interface ReverseSent {
+  stream: string;
+  /** Highest sequence acknowledged (every sequence up to it is applied). */
+  ackedUpTo: number;
+  ackedAt: string | null;
+  acks: number;
+  /** Resend requests sent, and how many sequences they asked for in all. */
+  requests: number;
+  requestedSequences: number;
+  lastRequest: { from: number; to: number; at: string } | null;
 }
 
 export class OuterState {
@@ -109,6 +137,17 @@ export class OuterState {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(SCHEMA);
+    const gapColumns = this.db.prepare('SELECT name FROM pragma_table_info(?)').all('retention_gaps') as {
+      name: string;
+    }[];
+    if (!gapColumns.some((c) => c.name === 'ranges')) {
+      // Two processes opening an old database at once may both add it: the loser's error is harmless.
+      try {
+        this.db.exec('ALTER TABLE retention_gaps ADD COLUMN ranges TEXT');
+      } catch (error) {
+        if (!String(error).includes('duplicate column')) throw error;
+      }
+    }
   }
 
   record(task: Omit<TaskRecord, 'attempts' | 'updatedAt'> & { attempt?: boolean }): void {
@@ -244,11 +283,59 @@ export class OuterState {
   noteRetentionGap(gap: Omit<RetentionGap, 'notedAt'>, notedAt: string): void {
     this.db
       .prepare(
-        `INSERT INTO retention_gaps (stream, from_sequence, to_sequence, oldest_retained, noted_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO retention_gaps (stream, from_sequence, to_sequence, oldest_retained, noted_at, ranges) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (stream) DO UPDATE SET from_sequence = excluded.from_sequence, to_sequence = excluded.to_sequence,
-           oldest_retained = excluded.oldest_retained, noted_at = excluded.noted_at`,
+           oldest_retained = excluded.oldest_retained, noted_at = excluded.noted_at, ranges = excluded.ranges`,
       )
-      .run(gap.stream, gap.from, gap.to, gap.oldestRetained, notedAt);
+      .run(gap.stream, gap.from, gap.to, gap.oldestRetained, notedAt, gap.ranges ?? null);
+  }
+
+  /** Records an ack sent: the mark never falls (a late, smaller one changes nothing). */
+  noteAckSent(stream: string, upTo: number, at: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO reverse_sent (stream, acked_up_to, acked_at, acks) VALUES (?, ?, ?, 1)
+         ON CONFLICT (stream) DO UPDATE SET acked_up_to = MAX(acked_up_to, excluded.acked_up_to),
+           acked_at = excluded.acked_at, acks = acks + 1`,
+      )
+      .run(stream, upTo, at);
+  }
+
+  /** Records a resend request sent for sequences from..to. */
+  noteResendRequested(stream: string, from: number, to: number, at: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO reverse_sent (stream, requests, requested_sequences, last_request_from, last_request_to, last_request_at)
+         VALUES (@stream, 1, @count, @from, @to, @at)
+         ON CONFLICT (stream) DO UPDATE SET requests = requests + 1,
+           requested_sequences = requested_sequences + excluded.requested_sequences,
+           last_request_from = excluded.last_request_from, last_request_to = excluded.last_request_to,
+           last_request_at = excluded.last_request_at`,
+      )
+      .run({ stream, count: to - from + 1, from, to, at });
+  }
+
+  reverseSent(): ReverseSent[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT stream, acked_up_to AS ackedUpTo, acked_at AS ackedAt, acks, requests,
+                  requested_sequences AS requestedSequences, last_request_from AS lastFrom,
+                  last_request_to AS lastTo, last_request_at AS lastAt
+           FROM reverse_sent ORDER BY stream`,
+        )
+        .all() as (Omit<ReverseSent, 'lastRequest'> & {
+        lastFrom: number | null;
+        lastTo: number | null;
+        lastAt: string | null;
+      })[]
+    ).map(({ lastFrom, lastTo, lastAt, ...rest }) => ({
+      ...rest,
+      lastRequest:
+        lastFrom !== null && lastTo !== null && lastAt !== null
+          ? { from: lastFrom, to: lastTo, at: lastAt }
+          : null,
+    }));
   }
 
   clearRetentionGap(stream: string): void {
@@ -256,12 +343,13 @@ export class OuterState {
   }
 
   retentionGaps(): RetentionGap[] {
-    return this.db
+    const gaps = this.db
       .prepare(
-        `SELECT stream, from_sequence AS "from", to_sequence AS "to", oldest_retained AS oldestRetained, noted_at AS notedAt
+        `SELECT stream, from_sequence AS "from", to_sequence AS "to", ranges, oldest_retained AS oldestRetained, noted_at AS notedAt
          FROM retention_gaps ORDER BY stream`,
       )
-      .all() as RetentionGap[];
+      .all() as (RetentionGap & { ranges: string | null })[];
+    return gaps.map(({ ranges, ...gap }) => (ranges === null ? gap : { ...gap, ranges }));
   }
 
   close(): void {

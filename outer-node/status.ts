@@ -2,6 +2,7 @@
 // quarantined, read from the bank database (ledger), the queue folders and the state database.
 import { readBundleHeader } from '../crypto/index.js';
 import type { OuterContext } from './context.js';
+import { datasetOf, missingRanges } from './reverse-driver.js';
 import type { RetentionGap } from './state.js';
 import { listQuarantine } from './quarantine.js';
 import type { TargetWriter } from './targets/target-writer.js';
@@ -23,7 +24,25 @@ export interface StreamStatus {
   lagSeconds: number;
   /** Sequences missing from the ledger that the inner node no longer keeps (issue 6). */
   leftRetention?: RetentionGap;
+  /** The latest sequence the inner node's last catalogue says it sent (null: no catalogue yet). */
+  catalogueLatest: number | null;
+  /** Sequences after the last applied one, up to the catalogue's latest or the highest queued, not queued. */
+  missing: number;
+  /** The first of those as ranges (text: '5' or '7-9'), at most MAX_MISSING_RANGES of them. */
+  missingRanges: string[];
+  /** Resend requests sent for the stream over the reverse lane, and the sequences they asked for. */
+  reRequested: number;
+  reRequestedSequences: number;
+  lastReRequest: { from: number; to: number; at: string } | null;
+  /** Highest sequence acknowledged to the inner node (every sequence up to it is applied). */
+  acksSentUpTo: number;
+  acksSentAt: string | null;
+  /** Applied sequences not acknowledged yet (acks are coalesced, at most one per stream in 5 s). */
+  unacknowledged: number;
 }
+
+/** Missing ranges listed per stream in status (the count covers all). */
+const MAX_MISSING_RANGES = 20;
 
 export interface NodeStatus {
   tasks: Record<string, number>;
@@ -54,11 +73,15 @@ export async function nodeStatus(
   const quarantine = listQuarantine(ctx.settings.folders.quarantine);
   const retries = ctx.state.retries();
   const leftRetention = new Map(ctx.state.retentionGaps().map((g) => [g.stream, g]));
+  const catalogue = new Map(ctx.state.catalogues().map((c) => [c.stream, c]));
+  const reverse = new Map(ctx.state.reverseSent().map((r) => [r.stream, r]));
   const names = new Set<string>([
     ...ledger.map((l) => l.stream),
     ...queues.keys(),
     ...retries.map((r) => r.stream).filter(Boolean),
     ...leftRetention.keys(),
+    ...catalogue.keys(),
+    ...reverse.keys(),
   ]);
   const streams: StreamStatus[] = [];
   for (const stream of [...names].sort()) {
@@ -75,6 +98,11 @@ export async function nodeStatus(
         // applied or moved meanwhile
       }
     }
+    const sequences = pending.map((p) => p.sequence);
+    const known = catalogue.get(stream);
+    const horizon = sequences.reduce((hi, s) => Math.max(hi, s), known?.latest ?? 0);
+    const held = new Set(sequences.filter((q) => q <= horizon)).size;
+    const sent = reverse.get(stream);
     streams.push({
       stream,
       lastApplied: last,
@@ -97,6 +125,17 @@ export async function nodeStatus(
       quarantined: quarantine.filter((q) => q.stream === stream).length,
       lagSeconds: oldest === undefined ? 0 : Math.max(0, Math.round((now.getTime() - oldest) / 1000)),
       ...(leftRetention.has(stream) ? { leftRetention: leftRetention.get(stream) } : {}),
+      catalogueLatest: known?.latest ?? null,
+      missing: Math.max(0, horizon - last - held),
+      missingRanges: missingRanges(last, sequences, horizon, MAX_MISSING_RANGES).map(([from, to]) =>
+        from === to ? `${from}` : `${from}-${to}`,
+      ),
+      reRequested: sent?.requests ?? 0,
+      reRequestedSequences: sent?.requestedSequences ?? 0,
+      lastReRequest: sent?.lastRequest ?? null,
+      acksSentUpTo: sent?.ackedUpTo ?? 0,
+      acksSentAt: sent?.ackedAt ?? null,
+      unacknowledged: Math.max(0, last - (sent?.ackedUpTo ?? 0)),
     });
   }
   return { tasks: ctx.state.counts(), streams, quarantined: quarantine.length };
@@ -119,7 +158,7 @@ export function formatStatus(status: NodeStatus): string {
     );
     if (s.leftRetention) {
       lines.push(
-        `  gap left retention: sequences ${s.leftRetention.from}-${s.leftRetention.to} (inner keeps from ${s.leftRetention.oldestRetained}); needs a snapshot export`,
+        `  gap left retention: sequences ${s.leftRetention.ranges ?? `${s.leftRetention.from}-${s.leftRetention.to}`} (inner keeps from ${s.leftRetention.oldestRetained}, noted ${s.leftRetention.notedAt}); the county must run 'inner-node export --dataset ${datasetOf(s.stream)} --snapshot'`,
       );
     }
     for (const r of s.retrying) {
@@ -131,5 +170,50 @@ export function formatStatus(status: NodeStatus): string {
   lines.push(
     `quarantine: ${status.quarantined} file(s)${status.quarantined > 0 ? " (see 'outer-node quarantine list')" : ''}`,
   );
+  if (status.streams.length > 0) {
+    lines.push('', 'reverse lane, per stream:');
+    lines.push(
+      alignedTable(
+        [
+          'stream',
+          'applied',
+          'sent',
+          'missing',
+          're-requested',
+          'acks sent up to',
+          'unacked',
+          'left retention',
+        ],
+        status.streams.map((s) => [
+          s.stream,
+          String(s.lastApplied),
+          s.catalogueLatest === null ? '-' : String(s.catalogueLatest),
+          s.missing > 0
+            ? `${s.missing} (${s.missingRanges.slice(0, 3).join(', ')}${s.missingRanges.length > 3 ? ', ...' : ''})`
+            : '0',
+          s.reRequested > 0 ? `${s.reRequested} (${s.reRequestedSequences} seq)` : '0',
+          String(s.acksSentUpTo),
+          String(s.unacknowledged),
+          s.leftRetention
+            ? (s.leftRetention.ranges ?? `${s.leftRetention.from}-${s.leftRetention.to}`)
+            : 'none',
+        ]),
+      ),
+    );
+  }
   return lines.join('\n');
+}
+
+/** Rows under headers in aligned columns: the first and last left-aligned, the others right-aligned. */
+function alignedTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => {
+        const width = widths[i] ?? cell.length;
+        return i === 0 || i === cells.length - 1 ? cell.padEnd(width) : cell.padStart(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
 }
