@@ -37,6 +37,21 @@ CREATE TABLE IF NOT EXISTS reverse_received (
 CREATE INDEX IF NOT EXISTS reverse_received_sender ON reverse_received (sender, received_at);
 `;
 
+/**
+ * How long past its expiry a received message's id is kept. An expired bundle is refused before the
+ * replay check, so its id is no longer needed; the margin covers a clock set back on this machine.
+ */
+const REPLAY_ID_MARGIN_MS = 86_400_000;
+
+/** The replay table, with the expiry column added in place to a database from before it existed. */
+function ensureSchema(db: InnerContext['state']['db']): void {
+  db.exec(SCHEMA);
+  const columns = (db.prepare('PRAGMA table_info(reverse_received)').all() as { name: string }[]).map(
+    (c) => c.name,
+  );
+  if (!columns.includes('expires_at')) db.exec('ALTER TABLE reverse_received ADD COLUMN expires_at TEXT');
+}
+
 export interface AcceptedReverseMessage {
   sender: string;
   bundleId: string;
@@ -64,7 +79,7 @@ export async function intakeReverseLane(
   const inbox = ctx.settings.folders.inbox;
   const work = join(ctx.settings.folders.state, 'reverse-work');
   mkdirSync(work, { recursive: true });
-  ctx.state.db.exec(SCHEMA);
+  ensureSchema(ctx.state.db);
   const result: ReverseIntakeResult = { accepted: [], refused: [] };
   const names = existsSync(inbox) ? readdirSync(inbox).sort() : [];
   for (const name of names) {
@@ -89,6 +104,11 @@ export async function intakeReverseLane(
       result.refused.push(refuse(ctx, claimed, error, now));
     }
   }
+  // Ids of messages that expired long ago can no longer be replayed (expiry is checked first): the
+  // table stays as small as the messages still valid. Rows from before the column are kept.
+  ctx.state.db
+    .prepare('DELETE FROM reverse_received WHERE expires_at IS NOT NULL AND expires_at < ?')
+    .run(new Date(now.getTime() - REPLAY_ID_MARGIN_MS).toISOString());
   return result;
 }
 
@@ -124,11 +144,9 @@ async function intakeOne(ctx: InnerContext, path: string, now: Date): Promise<Ac
       n: number;
     }
   ).n;
-  db.prepare('INSERT INTO reverse_received (bundle_id, sender, received_at) VALUES (?, ?, ?)').run(
-    opened.header.bundleId,
-    sender,
-    now.toISOString(),
-  );
+  db.prepare(
+    'INSERT INTO reverse_received (bundle_id, sender, received_at, expires_at) VALUES (?, ?, ?, ?)',
+  ).run(opened.header.bundleId, sender, now.toISOString(), opened.header.expiresAt);
   if (recent >= MAX_REVERSE_MESSAGES_PER_MINUTE) {
     throw new ReverseLaneError(
       'REVERSE_RATE_LIMITED',

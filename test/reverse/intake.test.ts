@@ -319,6 +319,27 @@ describe('reverse lane, outer to inner', () => {
     expectOneGoodAck(await intakeReverseLane(inner, later));
   });
 
+  it('forgets the ids of messages that expired long ago, and still refuses a replay of a valid one', async () => {
+    const now = nextMinute();
+    await sendReverseMessage(outer, ack(now), now);
+    const [name] = ferry();
+    const copy = join(bridge.dir, 'replay-copy.gbb');
+    copyFileSync(join(inner.settings.folders.inbox, name ?? ''), copy);
+    expectOneGoodAck(await intakeReverseLane(inner, now));
+    const ids = (): number =>
+      (inner.state.db.prepare('SELECT COUNT(*) AS n FROM reverse_received').get() as { n: number }).n;
+    const before = ids();
+    // Still valid: the id is kept and the replay is dropped.
+    copyFileSync(copy, join(inner.settings.folders.inbox, name ?? ''));
+    const replay = await intakeReverseLane(inner, now);
+    expect(replay.accepted).toEqual([]);
+    expect(replay.refused.map((r) => r.code)).toEqual(['VERIFY_REPLAYED']);
+    expect(ids()).toBe(before);
+    // Long after every message so far expired (they live 7 days), their ids are gone.
+    await intakeReverseLane(inner, new Date(now.getTime() + 30 * 86_400_000));
+    expect(ids()).toBe(0);
+  });
+
   it('refuses a bank whose certificate was revoked (CRL imported)', async () => {
     const now = nextMinute();
     const { crlFile } = await revokeCertificate({
