@@ -24,6 +24,7 @@ import { assertSchema, checkTargetSchema, rowShaper, type SchemaCheck } from './
 import { openTarget, type OuterContext } from './context.js';
 import { assertAuditable, auditApplied, auditQuarantined, openNodeAudit } from './audit.js';
 import { importPortraitAnswer } from './portrait-answers.js';
+import { openSideBundle } from './side-bundles.js';
 import { quarantine, type QuarantineReason } from './quarantine.js';
 import { backoffDelay, classifyFailure } from './retry-policy.js';
 import { rowBatches, type TargetValue, type TargetWriter } from './targets/target-writer.js';
@@ -416,14 +417,41 @@ async function queueClaimed(
   return unsettled;
 }
 
-/** Records a portrait answer (outer-node/portrait-answers.ts); refused ones are quarantined. */
+/**
+ * Runs the handler of a side bundle (catalogue, portrait answer): a refused one is quarantined with its
+ * reason; a transient failure (a locked database) leaves it claimed for the next pass.
+ */
+async function handleSideBundle(
+  ctx: OuterContext,
+  path: string,
+  name: string,
+  summary: ImportSummary,
+  what: string,
+  handle: () => Promise<void>,
+): Promise<void> {
+  try {
+    await handle();
+  } catch (error) {
+    if (classifyFailure(error) === 'transient') {
+      ctx.logger.warn({ file: name, err: describeError(error) }, `${what} not read yet; will try again`);
+      return;
+    }
+    summary.quarantined++;
+    quarantineRecorded(ctx, path, name, {
+      code: errorCode(error) ?? 'UNEXPECTED',
+      reason: describeError(error),
+    });
+  }
+}
+
+/** Records a portrait answer (outer-node/portrait-answers.ts) in the lending tables. */
 async function importPortrait(
   ctx: OuterContext,
   path: string,
   name: string,
   summary: ImportSummary,
 ): Promise<void> {
-  try {
+  await handleSideBundle(ctx, path, name, summary, 'portrait', async () => {
     const arrival = await importPortraitAnswer(ctx, path, name);
     if (arrival.applicationId === undefined) {
       ctx.logger.warn(
@@ -436,17 +464,7 @@ async function importPortrait(
         arrival.released ? 'portrait arrived' : 'portrait refused by the county',
       );
     }
-  } catch (error) {
-    if (classifyFailure(error) === 'transient') {
-      ctx.logger.warn({ file: name, err: describeError(error) }, 'portrait not read yet; will try again');
-      return;
-    }
-    summary.quarantined++;
-    quarantineRecorded(ctx, path, name, {
-      code: errorCode(error) ?? 'UNEXPECTED',
-      reason: describeError(error),
-    });
-  }
+  });
 }
 
 /**
@@ -460,36 +478,9 @@ async function importCatalogue(
   name: string,
   summary: ImportSummary,
 ): Promise<void> {
-  try {
-    const opened = await openBundle({
-      path,
-      identity: ctx.identity,
-      trust: ctx.trust,
-      now: new Date(),
-      expectSenderRole: 'inner',
-    });
-    const { header, signer } = opened;
-    if (!ctx.settings.config.senders.includes(signer.name)) {
-      throw new VerificationError(
-        'VERIFY_UNKNOWN_SENDER',
-        `Catalogue signed by '${signer.name}', which is not among the accepted senders`,
-        { where: name, hint: 'Add the inner node to senders in the configuration if it should be accepted' },
-      );
-    }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of opened.body) {
-      bytes += chunk.length;
-      if (bytes > MAX_CATALOGUE_BYTES) {
-        throw new BundleError(
-          'BUNDLE_PAYLOAD_INVALID',
-          `Catalogue body exceeds the ${MAX_CATALOGUE_BYTES}-byte limit`,
-          { where: name },
-        );
-      }
-      chunks.push(chunk);
-    }
-    const catalogue = parseCatalogue(Buffer.concat(chunks), name);
+  await handleSideBundle(ctx, path, name, summary, 'catalogue', async () => {
+    const { header, signer, body } = await openSideBundle(ctx, path, name, 'Catalogue', MAX_CATALOGUE_BYTES);
+    const catalogue = parseCatalogue(body, name);
     const expected = catalogueStreamName(signer.name, catalogue.bank);
     const prefix = `${signer.name}.${catalogue.bank}.`;
     const foreign = catalogue.streams.filter((e) => !e.stream.startsWith(prefix) || e.stream === expected);
@@ -518,17 +509,7 @@ async function importCatalogue(
       { stream: header.stream, sequence: header.sequence, streams: catalogue.streams.length, taken },
       taken > 0 ? 'catalogue recorded' : 'older catalogue dropped',
     );
-  } catch (error) {
-    if (classifyFailure(error) === 'transient') {
-      ctx.logger.warn({ file: name, err: describeError(error) }, 'catalogue not read yet; will try again');
-      return;
-    }
-    summary.quarantined++;
-    quarantineRecorded(ctx, path, name, {
-      code: errorCode(error) ?? 'UNEXPECTED',
-      reason: describeError(error),
-    });
-  }
+  });
 }
 
 /** Applies a stream's queued bundles in sequence order while the next one is there. */

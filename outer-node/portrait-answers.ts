@@ -5,8 +5,7 @@
 // application waiting on it, or the county's reasons for not releasing it, so the application is
 // decided at once. It never touches the ledger or the bank's data tables. A duplicate changes nothing.
 import { rmSync } from 'node:fs';
-import { openBundle } from '../crypto/index.js';
-import { BundleError, VerificationError } from '../shared/errors.js';
+import { BundleError } from '../shared/errors.js';
 import {
   MAX_PORTRAIT_ANSWER_BYTES,
   PortraitAnswerSchema,
@@ -17,6 +16,7 @@ import { lendingDatabase } from './config.js';
 import type { OuterContext } from './context.js';
 import { LendingStore } from './lending/decisions-store.js';
 import { LendingError } from './lending/errors.js';
+import { openSideBundle } from './side-bundles.js';
 
 const stores = new WeakMap<OuterContext, LendingStore>();
 
@@ -55,21 +55,13 @@ export async function importPortraitAnswer(
   path: string,
   name: string,
 ): Promise<PortraitArrival> {
-  const opened = await openBundle({
+  const { header, signer, body } = await openSideBundle(
+    ctx,
     path,
-    identity: ctx.identity,
-    trust: ctx.trust,
-    now: new Date(),
-    expectSenderRole: 'inner',
-  });
-  const { header, signer } = opened;
-  if (!ctx.settings.config.senders.includes(signer.name)) {
-    throw new VerificationError(
-      'VERIFY_UNKNOWN_SENDER',
-      `Portrait signed by '${signer.name}', which is not among the accepted senders`,
-      { where: name, hint: 'Add the inner node to senders in the configuration if it should be accepted' },
-    );
-  }
+    name,
+    'Portrait',
+    MAX_PORTRAIT_ANSWER_BYTES,
+  );
   const expected = portraitStreamName(signer.name, ctx.identity.name);
   if (header.stream !== expected) {
     throw new BundleError(
@@ -78,20 +70,7 @@ export async function importPortraitAnswer(
       { where: name, hint: 'It was sealed for another bank or by hand; nothing was recorded' },
     );
   }
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of opened.body) {
-    bytes += chunk.length;
-    if (bytes > MAX_PORTRAIT_ANSWER_BYTES) {
-      throw new BundleError(
-        'BUNDLE_PAYLOAD_INVALID',
-        `Portrait body exceeds the ${MAX_PORTRAIT_ANSWER_BYTES}-byte limit`,
-        { where: name },
-      );
-    }
-    chunks.push(chunk);
-  }
-  const answer = parseAnswer(Buffer.concat(chunks), name);
+  const answer = parseAnswer(body, name);
   const store = lendingStoreOf(ctx);
   const applicationId = store.recordPortraitAnswer(answer);
   rmSync(path, { force: true });
