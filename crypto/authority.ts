@@ -14,7 +14,8 @@ import {
   crlToPem,
   roleAlternativeName,
   normaliseSerial,
-  webcryptoSigningKey,
+  signCertificate,
+  signCrl,
   x509,
   type SigningAlgorithm,
 } from './certificates.js';
@@ -115,11 +116,6 @@ export function positiveDays(days: number, what: string): number {
 /** Creates a CA folder: encrypted CA key (0600), self-signed CA certificate, empty CRL, state, audit log. */
 export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   requirePassphrase(opts.passphrase, 'the CA key');
-  if (opts.algorithm === 'sm2') {
-    throw new KeyError('KEY_INVALID', 'The bridge CA signs with Ed25519 or ECDSA P-256, not SM2', {
-      hint: 'SM2 node keys are certified by an Ed25519 or P-256 CA (docs/decisions-crypto.md, C9)',
-    });
-  }
   const now = opts.now ?? new Date();
   const days = positiveDays(opts.days ?? 3650, 'CA');
   const keyFile = join(opts.dir, CA_KEY_FILE);
@@ -131,23 +127,21 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   }
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   mkdirSync(join(opts.dir, CA_ISSUED_DIR), { recursive: true, mode: 0o700 });
+  // An SM2 CA signs its certificates and CRLs SM2-with-SM3 (a fully national chain, bundle-format.md 11.6).
   const key = generateSigningKey(opts.algorithm ?? 'ed25519');
-  const signer = await webcryptoSigningKey(key);
   const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(key)));
   const subject = new x509.Name([
     { CN: [opts.name ?? 'govbank-bridge CA'] },
     { O: [ORGANISATION] },
   ]).toString();
   const notAfter = new Date(now.getTime() + days * DAY_MS);
-  const cert = await x509.X509CertificateGenerator.create({
+  const cert = await signCertificate(key, {
     serialNumber: newSerial(),
     subject,
     issuer: subject,
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter,
     publicKey,
-    signingKey: signer.key,
-    signingAlgorithm: signer.algorithm,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -221,7 +215,6 @@ interface CertificateRequest {
 
 /** Issues one node certificate: CN = name, OU = role, role SAN URI, keyUsage by usage. */
 export async function issueCertificate(ca: LoadedCa, req: CertificateRequest): Promise<string> {
-  const signer = await webcryptoSigningKey(ca.key);
   const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(req.publicKey)));
   const caCert = new x509.X509Certificate(ca.pem);
   const subject = new x509.Name([{ CN: [req.name] }, { OU: [req.role] }, { O: [ORGANISATION] }]).toString();
@@ -232,7 +225,7 @@ export async function issueCertificate(ca: LoadedCa, req: CertificateRequest): P
       : isSm2Key(req.publicKey)
         ? x509.KeyUsageFlags.keyEncipherment
         : x509.KeyUsageFlags.keyAgreement;
-  const cert = await x509.X509CertificateGenerator.create({
+  const cert = await signCertificate(ca.key, {
     serialNumber: newSerial(),
     subject,
     issuer: caCert.subject,
@@ -240,8 +233,6 @@ export async function issueCertificate(ca: LoadedCa, req: CertificateRequest): P
     // A certificate never outlives its CA: relying parties would reject the chain after that anyway.
     notAfter: new Date(Math.min(req.now.getTime() + req.days * DAY_MS, caCert.notAfter.getTime())),
     publicKey,
-    signingKey: signer.key,
-    signingAlgorithm: signer.algorithm,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(usage, true),
@@ -529,8 +520,7 @@ async function writeCrl(
   now: Date,
   days: number,
 ): Promise<void> {
-  const signer = await webcryptoSigningKey(ca.key);
-  const crl = await x509.X509CrlGenerator.create({
+  const crl = await signCrl(ca.key, {
     issuer: new x509.X509Certificate(ca.pem).subject,
     thisUpdate: now,
     nextUpdate: new Date(now.getTime() + days * DAY_MS),
@@ -539,8 +529,6 @@ async function writeCrl(
       revocationDate: new Date(r.revokedAt),
       reason: x509.X509CrlReason[r.reason as keyof typeof x509.X509CrlReason],
     })),
-    signingKey: signer.key,
-    signingAlgorithm: signer.algorithm,
   });
   writePublicFile(file, crlToPem(crl));
 }

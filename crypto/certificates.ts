@@ -1,5 +1,6 @@
-// X.509 for the bridge: generation with @peculiar/x509 over Node's webcrypto, parsing of the fields the
-// bridge relies on (node name, role, usage, key id, validity), and signature checks with node:crypto.
+// X.509 for the bridge: generation with @peculiar/x509 over Node's webcrypto (Ed25519 and P-256 CAs) or
+// hand-built TBS signed with SM2-with-SM3 (SM2 CAs, sm2-x509.ts), parsing of the fields the bridge relies
+// on (node name, role, usage, key id, validity), and signature checks dispatched on the algorithm OID.
 // tsyringe (used inside @peculiar/x509) needs the Reflect metadata API before the library loads.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
@@ -13,6 +14,13 @@ import { KeyError } from '../shared/errors.js';
 import { keyIdOf } from './primitives.js';
 import { MAX_NAME_LENGTH } from './limits.js';
 import { isSm2Key } from './sm2.js';
+import {
+  SM2_WITH_SM3_OID,
+  createSm2Certificate,
+  createSm2Crl,
+  sm2SignatureValid,
+  splitSignedObject,
+} from './sm2-x509.js';
 import type { NodeRole } from './types.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -32,7 +40,7 @@ export const ORGANISATION = 'govbank-bridge';
 export const NODE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_NAME_LENGTH - 1}}$`);
 
 export type CertificateUsage = 'sign' | 'encrypt' | 'ca';
-/** Node signing keys; 'sm2' only for national-suite nodes (the CA itself is Ed25519 or P-256). */
+/** Node and CA signing keys; 'sm2' for national-suite nodes and for an SM2 CA (SM2-with-SM3 chain). */
 export type SigningAlgorithm = 'ed25519' | 'ecdsa-p256' | 'sm2';
 
 /** What the bridge reads out of one certificate. */
@@ -140,15 +148,153 @@ export function signingAlgorithmOf(key: KeyObject): SigningAlgorithm | undefined
   return undefined;
 }
 
+/**
+ * Signature algorithms a bridge certificate or CRL may carry, by OID. Ed25519 and ECDSA are checked by
+ * node:crypto / @peculiar/x509 as before; SM2-with-SM3 by crypto/sm2.ts with the signer id
+ * 1234567812345678 (OpenSSL 3.0 would use an empty id). Anything else is refused by name.
+ */
+export const CERTIFICATE_SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
+  '1.3.101.112': 'Ed25519',
+  '1.2.840.10045.4.3.2': 'ECDSA with SHA-256',
+  '1.2.840.10045.4.3.3': 'ECDSA with SHA-384',
+  '1.2.840.10045.4.3.4': 'ECDSA with SHA-512',
+  [SM2_WITH_SM3_OID]: 'SM2-with-SM3',
+};
+
+const SUPPORTED_SIGNATURES = 'Ed25519, ECDSA (P-256) or SM2-with-SM3';
+
+export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+
+/** Why a signature algorithm is refused, or undefined when the bridge can check it. */
+export function unsupportedSignatureAlgorithm(oid: string): string | undefined {
+  return CERTIFICATE_SIGNATURE_ALGORITHMS[oid] === undefined
+    ? `signature algorithm ${oid} is not supported (only ${SUPPORTED_SIGNATURES})`
+    : undefined;
+}
+
+/**
+ * Checks that `certPem` names `issuerPem` as issuer and carries a valid signature by its key. The
+ * signature check dispatches on the certificate's signatureAlgorithm OID: SM2-with-SM3 goes to
+ * sm2-x509.ts, Ed25519 and ECDSA to node:crypto; other algorithms are refused with their OID.
+ */
+export function checkIssuedBy(
+  certPem: string,
+  issuerPem: string,
+  issuerLabel = 'the trusted CA',
+): SignatureCheck {
+  let cert: NodeX509Certificate;
+  let issuer: NodeX509Certificate;
+  let parts;
+  try {
+    cert = new NodeX509Certificate(certPem);
+    issuer = new NodeX509Certificate(issuerPem);
+    parts = splitSignedObject(cert.raw);
+  } catch {
+    return { ok: false, reason: 'not a readable X.509 certificate' };
+  }
+  const unsupported = unsupportedSignatureAlgorithm(parts.algorithm);
+  if (unsupported) return { ok: false, reason: `not issued by ${issuerLabel}: ${unsupported}` };
+  try {
+    const valid =
+      cert.checkIssued(issuer) &&
+      (parts.algorithm === SM2_WITH_SM3_OID
+        ? sm2SignatureValid(parts, issuer.publicKey)
+        : cert.verify(issuer.publicKey));
+    return valid ? { ok: true } : { ok: false, reason: `not issued by ${issuerLabel}` };
+  } catch {
+    return { ok: false, reason: `not issued by ${issuerLabel}` };
+  }
+}
+
 /** True when `certPem` names `issuerPem` as issuer and carries a valid signature by its key. */
 export function isIssuedBy(certPem: string, issuerPem: string): boolean {
+  return checkIssuedBy(certPem, issuerPem).ok;
+}
+
+/**
+ * Checks a CRL's signature with the CA certificate, dispatching on its signatureAlgorithm OID like
+ * checkIssuedBy (the issuer name is compared by the caller).
+ */
+export async function checkCrlSignature(crl: x509.X509Crl, caPem: string): Promise<SignatureCheck> {
+  let parts;
   try {
-    const cert = new NodeX509Certificate(certPem);
-    const issuer = new NodeX509Certificate(issuerPem);
-    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+    parts = splitSignedObject(new Uint8Array(crl.rawData));
   } catch {
-    return false;
+    return { ok: false, reason: 'CRL is not well-formed DER' };
   }
+  const unsupported = unsupportedSignatureAlgorithm(parts.algorithm);
+  if (unsupported) return { ok: false, reason: unsupported };
+  const valid =
+    parts.algorithm === SM2_WITH_SM3_OID
+      ? sm2SignatureValid(parts, createPublicKey(caPem))
+      : await crl.verify({ publicKey: new x509.X509Certificate(caPem) }).catch(() => false);
+  return valid ? { ok: true } : { ok: false, reason: 'signature does not verify with the CA key' };
+}
+
+/** What a certificate says, before the CA signs it (the same fields for every CA key type). */
+export interface CertificateTemplate {
+  serialNumber: string;
+  subject: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+  publicKey: x509.PublicKey;
+  extensions: x509.Extension[];
+}
+
+/**
+ * Signs a certificate with the CA key: Ed25519 and P-256 through @peculiar/x509 on webcrypto (as
+ * always), SM2 through a hand-built TBSCertificate signed SM2-with-SM3 (webcrypto has no SM2).
+ */
+export async function signCertificate(
+  caKey: KeyObject,
+  template: CertificateTemplate,
+): Promise<x509.X509Certificate> {
+  if (isSm2Key(caKey)) {
+    const der = createSm2Certificate(caKey, {
+      serialNumber: template.serialNumber,
+      // The same string-to-Name conversion @peculiar/x509 uses, so issuer and CA subject match byte for byte.
+      issuer: new x509.Name(template.issuer).toArrayBuffer(),
+      subject: new x509.Name(template.subject).toArrayBuffer(),
+      notBefore: template.notBefore,
+      notAfter: template.notAfter,
+      subjectPublicKeyInfo: new Uint8Array(template.publicKey.rawData),
+      extensions: template.extensions.map((e) => e.rawData),
+    });
+    return new x509.X509Certificate(der);
+  }
+  const signer = await webcryptoSigningKey(caKey);
+  return x509.X509CertificateGenerator.create({
+    ...template,
+    signingKey: signer.key,
+    signingAlgorithm: signer.algorithm,
+  });
+}
+
+export interface CrlTemplate {
+  issuer: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  entries: { serialNumber: string; revocationDate: Date; reason: x509.X509CrlReason }[];
+}
+
+/** Signs a CRL with the CA key: @peculiar/x509 for Ed25519 and P-256, SM2-with-SM3 for an SM2 CA. */
+export async function signCrl(caKey: KeyObject, template: CrlTemplate): Promise<x509.X509Crl> {
+  if (isSm2Key(caKey)) {
+    const der = createSm2Crl(caKey, {
+      issuer: new x509.Name(template.issuer).toArrayBuffer(),
+      thisUpdate: template.thisUpdate,
+      nextUpdate: template.nextUpdate,
+      entries: template.entries,
+    });
+    return new x509.X509Crl(der);
+  }
+  const signer = await webcryptoSigningKey(caKey);
+  return x509.X509CrlGenerator.create({
+    ...template,
+    signingKey: signer.key,
+    signingAlgorithm: signer.algorithm,
+  });
 }
 
 /** Converts a node:crypto private key into a non-extractable webcrypto signing key for @peculiar/x509. */
@@ -171,7 +317,7 @@ export async function webcryptoSigningKey(
     return { key, algorithm: { name: 'ECDSA', hash: 'SHA-256' } };
   }
   throw new KeyError('KEY_INVALID', `Unsupported CA key type ${privateKey.asymmetricKeyType ?? 'unknown'}`, {
-    hint: 'The CA key must be Ed25519 or ECDSA P-256',
+    hint: 'The CA key must be Ed25519, ECDSA P-256 or SM2 (SM2 CAs sign without webcrypto)',
   });
 }
 

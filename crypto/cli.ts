@@ -81,7 +81,16 @@ function days(value: string): number {
 function signAlgorithm(value: string): SigningAlgorithm {
   if (value === 'ed25519') return 'ed25519';
   if (value === 'p256' || value === 'ecdsa-p256') return 'ecdsa-p256';
-  throw new Error(`Unknown signature algorithm ${value}; use ed25519 or p256`);
+  throw new Error(
+    `Unknown signature algorithm ${value}; use ed25519 or p256 (or --suite sm for SM2 node keys)`,
+  );
+}
+
+/** CA keys may also be SM2: the CA then signs certificates and CRLs SM2-with-SM3. */
+function caAlgorithm(value: string): SigningAlgorithm {
+  if (value === 'sm2') return 'sm2';
+  if (value === 'ed25519' || value === 'p256' || value === 'ecdsa-p256') return signAlgorithm(value);
+  throw new Error(`Unknown CA algorithm ${value}; use ed25519, p256 or sm2`);
 }
 
 function print(line = ''): void {
@@ -129,8 +138,8 @@ function buildProgram(): Command {
       .option('--days <n>', 'validity in days', days, 3650)
       .option(
         '--alg <alg>',
-        'CA key algorithm: ed25519 or p256',
-        signAlgorithm,
+        'CA key algorithm: ed25519, p256, or sm2 (certificates and CRLs signed SM2-with-SM3, signer id 1234567812345678)',
+        caAlgorithm,
         'ed25519' as SigningAlgorithm,
       ),
   ).action(

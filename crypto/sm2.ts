@@ -251,7 +251,7 @@ export function encodeSignatureDer(r: bigint, s: bigint): Buffer {
 }
 
 /** Reads one DER TLV with the expected tag (short or long definite length); throws on anything else. */
-function readTlv(bytes: Uint8Array, at: number, tag: number): { start: number; end: number } {
+export function readTlv(bytes: Uint8Array, at: number, tag: number): { start: number; end: number } {
   if (bytes[at] !== tag) throw new RangeError(`DER: expected tag ${tag} at ${at}`);
   let length = bytes[at + 1];
   let start = at + 2;

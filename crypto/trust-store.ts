@@ -5,7 +5,14 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyError, VerificationError } from '../shared/errors.js';
-import { NODE_NAME_PATTERN, certificateFacts, isIssuedBy, normaliseSerial, x509 } from './certificates.js';
+import {
+  NODE_NAME_PATTERN,
+  certificateFacts,
+  checkCrlSignature,
+  checkIssuedBy,
+  normaliseSerial,
+  x509,
+} from './certificates.js';
 import { readTextFile } from './key-files.js';
 import type { Identity, NodeRole, PeerCertificate, TrustProblem, TrustStore } from './types.js';
 
@@ -34,11 +41,23 @@ export function pemToDer(pem: string): Buffer {
 export function readCaCertificate(file: string): { pem: string; subject: string; keyId: string } {
   const pem = readTextFile(file, 'CA certificate');
   const facts = certificateFacts(pem, file);
-  if (!facts.isCa || facts.usage !== 'ca' || !isIssuedBy(facts.pem, facts.pem)) {
+  if (!facts.isCa || facts.usage !== 'ca') {
     throw new KeyError('KEY_INVALID', 'Not a self-signed CA certificate with keyCertSign', {
       where: file,
       hint: 'Copy ca.cert.pem from the bridge CA folder (bridge-keys ca init)',
     });
+  }
+  // The self-signature is checked like any certificate signature (Ed25519, ECDSA or SM2-with-SM3).
+  const selfSigned = checkIssuedBy(facts.pem, facts.pem, 'itself');
+  if (!selfSigned.ok) {
+    throw new KeyError(
+      'KEY_INVALID',
+      `Not a self-signed CA certificate with keyCertSign (${selfSigned.reason})`,
+      {
+        where: file,
+        hint: 'Copy ca.cert.pem from the bridge CA folder (bridge-keys ca init); a CA certificate whose signature does not verify may have been altered',
+      },
+    );
   }
   return { pem: facts.pem, subject: facts.subject, keyId: facts.keyId };
 }
@@ -56,9 +75,13 @@ export async function readCrl(
     throw new KeyError('KEY_INVALID', 'CRL is not readable', { where: file, cause: error });
   }
   const ca = new x509.X509Certificate(caPem);
-  const signed = crl.issuer === ca.subject && (await crl.verify({ publicKey: ca }).catch(() => false));
-  if (!signed) {
-    throw new KeyError('KEY_INVALID', 'CRL is not signed by the trusted CA', {
+  // Issuer first, then the signature, dispatched on the CRL's algorithm OID (SM2-with-SM3 or the others).
+  const signed =
+    crl.issuer === ca.subject
+      ? await checkCrlSignature(crl, caPem)
+      : { ok: false as const, reason: `issuer "${crl.issuer}" is not the CA "${ca.subject}"` };
+  if (!signed.ok) {
+    throw new KeyError('KEY_INVALID', `CRL is not signed by the trusted CA: ${signed.reason}`, {
       where: file,
       hint: 'Install a CRL produced by `bridge-keys crl` for this CA; refusing to run with a forged CRL',
     });
@@ -116,7 +139,8 @@ export function checkPeerCertificate(
     return { file, reason: 'not a readable X.509 certificate' };
   }
   const known = { file, name: facts.name, keyId: facts.keyId };
-  if (!isIssuedBy(facts.pem, caPem)) return { ...known, reason: 'not issued by the trusted CA' };
+  const issued = checkIssuedBy(facts.pem, caPem);
+  if (!issued.ok) return { ...known, reason: issued.reason };
   // Names become file names and header fields; refuse anything outside the node-name alphabet.
   if (!NODE_NAME_PATTERN.test(facts.name))
     return { ...known, reason: 'node name (CN) outside the allowed characters' };

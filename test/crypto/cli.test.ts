@@ -170,7 +170,7 @@ describe.skipIf(!existsSync(CLI))('bridge-keys command line', () => {
     const listed = run(['list', '--ca', dir]);
     expect(listed.out).toMatch(/county-sm\s+inner\s+encrypt/);
     expect(listed.out).toMatch(/county-sm\s+inner\s+sign/);
-    // SM2 keys cannot go into a token, and an SM2 CA is refused
+    // SM2 keys cannot go into a token
     const token = run([
       'issue',
       '--ca',
@@ -187,5 +187,45 @@ describe.skipIf(!existsSync(CLI))('bridge-keys command line', () => {
       't',
     ]);
     expect(token.status).not.toBe(0);
+  });
+
+  it('runs a fully national chain with ca init --alg sm2: SM2-with-SM3 certificates and CRL', () => {
+    const dir = 'ca-sm2';
+    const init = run(['ca', 'init', '--dir', dir, '--alg', 'sm2', '--name', 'SM2 CA']);
+    expect(init.status, init.err).toBe(0);
+    expect(statSync(join(root, dir, 'ca.key.pem')).mode & 0o777).toBe(0o600);
+    const issued = run([
+      'issue',
+      '--ca',
+      dir,
+      '--role',
+      'outer',
+      '--name',
+      'bank-sm2',
+      '--out',
+      'keys-sm2',
+      '--suite',
+      'sm',
+    ]);
+    expect(issued.status, issued.err).toBe(0);
+    const rotated = run(['rotate', '--ca', dir, '--keys', 'keys-sm2']);
+    expect(rotated.status, rotated.err).toBe(0);
+    const revoked = run(['revoke', '--ca', dir, '--cert', join('keys-sm2', 'sign.cert.pem')]);
+    expect(revoked.status, revoked.err).toBe(0);
+    expect(run(['crl', '--ca', dir, '--out', 'crl-sm2.pem']).status).toBe(0);
+    const trusted = run([
+      'import-cert',
+      '--trust',
+      'trust-sm2',
+      '--ca-cert',
+      join(dir, 'ca.cert.pem'),
+      join('keys-sm2', 'trust-export', 'bank-sm2-enc.cert.pem'),
+    ]);
+    expect(trusted.status, trusted.err).toBe(0);
+    expect(run(['import-crl', '--trust', 'trust-sm2', 'crl-sm2.pem']).status).toBe(0);
+    const listed = run(['list', '--ca', dir]);
+    expect(listed.out).toMatch(/revoked\s+bank-sm2\s+outer\s+sign/);
+    expect(run(['ca', 'init', '--dir', 'ca-bad', '--alg', 'rsa']).err).toMatch(/use ed25519, p256 or sm2/);
+    for (const r of [init, issued, rotated, revoked, listed]) expect(r.out + r.err).not.toMatch(/secret-\d/);
   });
 });

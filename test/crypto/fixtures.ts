@@ -13,6 +13,7 @@ import {
   sealBundle,
   type BundleDescription,
   type Identity,
+  type InitCaOptions,
   type NodeRole,
   type PeerCertificate,
   type SealResult,
@@ -58,12 +59,18 @@ export async function issueNode(
   return dir;
 }
 
-/** CA + nodes gov (inner), bank-a, bank-b, bank-c (outer); trust folders for gov and bank-a/b/c. */
-export async function createWorld(suite: SuiteName = 'intl-v1'): Promise<World> {
+/**
+ * CA + nodes gov (inner), bank-a, bank-b, bank-c (outer); trust folders for gov and bank-a/b/c. The CA
+ * is Ed25519 unless `caAlgorithm` says otherwise ('sm2' for a fully national chain).
+ */
+export async function createWorld(
+  suite: SuiteName = 'intl-v1',
+  caAlgorithm: InitCaOptions['algorithm'] = 'ed25519',
+): Promise<World> {
   const root = mkdtempSync(join(tmpdir(), 'bridge-crypto-'));
   const caDir = join(root, 'ca');
   mkdirSync(join(root, 'out'));
-  await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, name: 'Test Bridge CA' });
+  await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, name: 'Test Bridge CA', algorithm: caAlgorithm });
   const w = { root, caDir, suite };
   for (const [name, role] of [
     ['gov', 'inner'],
