@@ -32,7 +32,7 @@ import { benchDir, metric, repeat, step, type Benchmark, type MetricResult } fro
 const logger = createLogger({ name: 'bench', level: 'silent' });
 
 /** Fresh state on both sides: the next export starts from the beginning, the bank table is empty. */
-function reset(env: DemoEnvironment): void {
+export function reset(env: DemoEnvironment): void {
   for (const folder of ['state', 'outbox', 'rejects'])
     rmSync(join(env.innerDir, folder), { recursive: true, force: true });
   for (const folder of ['state', 'inbox', 'rejects', 'quarantine']) {
@@ -61,7 +61,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * own process, as on its own machine), the inner node exports in bundles of 10,000 rows, the ferry
  * carries each bundle as it appears, and the clock stops when the last row is in the bank's ledger.
  */
-async function pipelineRun(env: DemoEnvironment, expected: number): Promise<number> {
+export async function pipelineRun(env: DemoEnvironment, expected: number): Promise<number> {
   reset(env);
   const cli = resolve(import.meta.dirname, '../outer-node/cli.js');
   const daemon = spawn(process.execPath, [cli, 'run', '--config', env.outerConfig], {
@@ -106,7 +106,7 @@ async function pipelineRun(env: DemoEnvironment, expected: number): Promise<numb
 }
 
 /** Bundles of 10,000 rows (so export, ferry and import overlap) and no settle wait (the ferry renames). */
-function tune(env: DemoEnvironment): void {
+export function tune(env: DemoEnvironment): void {
   const inner = readFileSync(env.innerConfig, 'utf8').replace('max_rows: 50000', 'max_rows: 10000');
   writeFileSync(env.innerConfig, inner);
   const outer = readFileSync(env.outerConfig, 'utf8')

@@ -3,7 +3,7 @@
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { exportAuditChains, verifyAuditChains } from '../crypto/index.js';
-import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
+import { action, cliLogger, exitWhenIdle, stopSignal } from '../shared/cli-support.js';
 import { formatFindings } from '../shared/doctor.js';
 import { ConfigError } from '../shared/errors.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
@@ -248,13 +248,21 @@ program
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .action(
     action(async (opts: { config: string }) => {
+      // Signals first, before anything is opened: a SIGINT/SIGTERM at any moment of start-up is a stop
+      // request that start-up honours between its steps (exit code 0), never a kill half-started.
+      const stop = stopSignal();
       const logger = cliLogger('inner-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
-      const ctx = await openInnerContext(opts.config, logger);
+      logger.info({ config: opts.config }, 'inner node starting');
       try {
-        await runInnerDaemon(ctx, stopSignal());
+        const ctx = await openInnerContext(opts.config, logger);
+        try {
+          await runInnerDaemon(ctx, stop);
+        } finally {
+          await ctx.dispose();
+        }
       } finally {
-        await ctx.dispose();
+        exitWhenIdle(logger);
       }
     }),
   );

@@ -4,6 +4,7 @@
 // pid into state/inner-node.pid while it runs, so a restore can tell that the state is in use.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { handlePendingSignals } from '../shared/cli-support.js';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError, SourceError } from '../shared/errors.js';
 import type { InnerContext } from './context.js';
@@ -48,6 +49,12 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
   }
   // A broken audit log stops the node at start-up, before anything is sealed.
   assertAuditable(ctx);
+  // Stopped while starting (the CLI catches signals before it opens anything): start nothing.
+  await handlePendingSignals();
+  if (stop.stopped) {
+    ctx.logger.info('inner node stopped during start-up');
+    return;
+  }
   writeFileSync(daemonPidFile(stateDir), `${process.pid}\n`, { mode: 0o644 });
   const metrics = startInnerMetrics(ctx);
   try {

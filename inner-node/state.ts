@@ -1,7 +1,8 @@
 // The inner node's state database: per-stream cursors and sequence numbers, the record of sent
 // bundles (kept for resends), and export runs. One SQLite file, WAL, synchronous FULL: a cursor must
 // never move ahead of a bundle that was durably sealed.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openStateDatabase } from '../shared/state-database.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -175,26 +176,33 @@ export class InnerState {
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true });
-    this.db = new Database(join(stateDir, 'inner-state.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
-    const sentColumns = this.db.prepare('SELECT name FROM pragma_table_info(?)').all('sent_bundles') as {
-      name: string;
-    }[];
-    if (!sentColumns.some((c) => c.name === 'pruned')) {
-      this.db.exec('ALTER TABLE sent_bundles ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0');
-    }
-    // A placeholder (see recordPlaceholder) names the lost bundle it stands in for. Two processes
-    // opening an old database at once may both add it: the loser's error is harmless.
-    if (!sentColumns.some((c) => c.name === 'supersedes')) {
-      try {
-        this.db.exec('ALTER TABLE sent_bundles ADD COLUMN supersedes TEXT');
-      } catch (error) {
-        if (!String(error).includes('duplicate column')) throw error;
-      }
-    }
+    // Retried as a whole while another process (an export beside the daemon) creates the same database.
+    this.db = openStateDatabase(
+      join(stateDir, 'inner-state.db'),
+      (db) => {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.exec(SCHEMA);
+        const sentColumns = db.prepare('SELECT name FROM pragma_table_info(?)').all('sent_bundles') as {
+          name: string;
+        }[];
+        // Columns added after the first release. Two processes opening an old database at once may
+        // both add one: the loser's error is harmless. A placeholder (see recordPlaceholder) names the
+        // lost bundle it stands in for.
+        for (const [column, type] of [
+          ['pruned', 'INTEGER NOT NULL DEFAULT 0'],
+          ['supersedes', 'TEXT'],
+        ] as const) {
+          if (sentColumns.some((c) => c.name === column)) continue;
+          try {
+            db.exec(`ALTER TABLE sent_bundles ADD COLUMN ${column} ${type}`);
+          } catch (error) {
+            if (!String(error).includes('duplicate column')) throw error;
+          }
+        }
+      },
+      5000,
+    );
   }
 
   close(): void {

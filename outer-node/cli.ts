@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // outer-node: the bank-side node. Thin: parse flags, call the library, print (style.md rule 10).
 import { Command } from 'commander';
-import { action, cliLogger, stopSignal } from '../shared/cli-support.js';
+import { action, cliLogger, exitWhenIdle, stopSignal } from '../shared/cli-support.js';
 import { auditLogFile, auditLogFiles, loadOuterConfig } from './config.js';
 import { openOuterContext, openTarget } from './context.js';
 import { runOuterDaemon } from './daemon.js';
@@ -190,13 +190,21 @@ program
   .option('--workers <n>', 'workers in this process (default: import.workers)')
   .action(
     action(async (opts: { config: string; workers?: string }) => {
+      // Signals first, before anything is opened: a SIGINT/SIGTERM at any moment of start-up is a stop
+      // request that start-up honours between its steps (exit code 0), never a kill half-started.
+      const stop = stopSignal();
       const logger = cliLogger('outer-node');
       logger.level = process.env['BRIDGE_LOG_LEVEL'] ?? 'info';
-      const ctx = await openOuterContext(opts.config, logger);
+      logger.info({ config: opts.config }, 'outer node starting');
       try {
-        await runOuterDaemon(ctx, stopSignal(), opts.workers ? { workers: Number(opts.workers) } : {});
+        const ctx = await openOuterContext(opts.config, logger);
+        try {
+          await runOuterDaemon(ctx, stop, opts.workers ? { workers: Number(opts.workers) } : {});
+        } finally {
+          await ctx.close();
+        }
       } finally {
-        await ctx.close();
+        exitWhenIdle(logger);
       }
     }),
   );

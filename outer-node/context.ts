@@ -58,7 +58,14 @@ export async function openOuterContext(configPath: string, logger: Logger): Prom
     await target.close();
     throw error;
   }
-  const state = new OuterState(settings.folders.state);
+  let state: OuterState;
+  try {
+    state = new OuterState(settings.folders.state);
+  } catch (error) {
+    // The bank connection is open already: close it, or its socket keeps a failed process alive.
+    await target.close();
+    throw error;
+  }
   const cleanups: (() => Promise<void> | void)[] = [];
   return {
     settings,

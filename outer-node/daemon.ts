@@ -4,6 +4,7 @@
 // same stop signal: the metrics file writer (metrics.file) and the loan applications watcher
 // (lending.model + lending.policy, lending.watch).
 import { watch } from 'chokidar';
+import { handlePendingSignals } from '../shared/cli-support.js';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import type { OuterContext } from './context.js';
@@ -32,6 +33,12 @@ export async function runOuterDaemon(
   const poll = parseDuration(ctx.settings.config.import.poll_interval) ?? 2000;
   // Refuse to start when the bank schema does not fit the mapping (every problem listed).
   await ensureSchema(ctx);
+  // Stopped while starting (the CLI catches signals before it opens anything): start nothing.
+  await handlePendingSignals();
+  if (stop.stopped) {
+    ctx.logger.info('outer node stopped during start-up');
+    return;
+  }
   const workers = contextWorkers(ctx, options.workers ?? ctx.settings.config.import.workers);
   const wakers = new Set<() => void>();
   const wakeAll = (): void => {

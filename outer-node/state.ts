@@ -1,7 +1,8 @@
 // The outer node's state database: the task table an operator reads (received, claimed, verified,
 // loaded, retrying, quarantined, duplicate) with a readable reason. The ledger that makes import
 // exactly-once lives in the target database, not here.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openStateDatabase } from '../shared/state-database.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -133,21 +134,22 @@ export class OuterState {
 
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true });
-    this.db = new Database(join(stateDir, 'outer-state.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(SCHEMA);
-    const gapColumns = this.db.prepare('SELECT name FROM pragma_table_info(?)').all('retention_gaps') as {
-      name: string;
-    }[];
-    if (!gapColumns.some((c) => c.name === 'ranges')) {
-      // Two processes opening an old database at once may both add it: the loser's error is harmless.
-      try {
-        this.db.exec('ALTER TABLE retention_gaps ADD COLUMN ranges TEXT');
-      } catch (error) {
-        if (!String(error).includes('duplicate column')) throw error;
+    // Retried as a whole while another process is creating the same fresh database (SQLITE_BUSY).
+    this.db = openStateDatabase(join(stateDir, 'outer-state.db'), (db) => {
+      db.pragma('journal_mode = WAL');
+      db.exec(SCHEMA);
+      const gapColumns = db.prepare('SELECT name FROM pragma_table_info(?)').all('retention_gaps') as {
+        name: string;
+      }[];
+      if (!gapColumns.some((c) => c.name === 'ranges')) {
+        // Two processes opening an old database at once may both add it: the loser's error is harmless.
+        try {
+          db.exec('ALTER TABLE retention_gaps ADD COLUMN ranges TEXT');
+        } catch (error) {
+          if (!String(error).includes('duplicate column')) throw error;
+        }
       }
-    }
+    });
   }
 
   record(task: Omit<TaskRecord, 'attempts' | 'updatedAt'> & { attempt?: boolean }): void {

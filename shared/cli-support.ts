@@ -1,5 +1,6 @@
 // Small helpers shared by the four command-line programs: thin CLIs that parse flags, call the
 // library and print (style.md rule 10).
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describeError, BridgeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { maskResidentIdsInText } from './resident-id.js';
@@ -29,12 +30,29 @@ export function cliLogger(name: string, verbose = false): Logger {
   });
 }
 
-/** Resolves when SIGINT or SIGTERM arrives; daemons finish the current transaction, then stop. */
-export function stopSignal(): {
+/** A daemon's view of SIGINT/SIGTERM (see stopSignal). */
+export interface StopSignal {
+  /** True once SIGINT or SIGTERM has arrived. */
   readonly stopped: boolean;
+  /** Waits `ms`, or less: resolves as soon as the stop arrives, and leaves no timer behind. */
   wait(ms: number): Promise<void>;
+  /** Resolves when the stop arrives. */
   promise: Promise<void>;
-} {
+}
+
+/**
+ * Resolves when SIGINT or SIGTERM arrives; daemons finish the current transaction, then stop.
+ *
+ * Daemon commands call it first, before opening keys, databases or folders (style.md rule 10): from
+ * then on a signal at any moment of start-up is a stop request, which start-up looks at between its
+ * steps, ending with exit code 0 once what was opened is closed, instead of the default action that
+ * kills the process half-started (exit code null). Only the first signal is caught: a second one ends
+ * the process at once, for an operator who will not wait for the current transaction. A signal that
+ * arrives before the program's modules have loaded (the first few hundred milliseconds after exec, more
+ * on a loaded machine) reaches no JavaScript at all: the process ends by the signal itself, having
+ * opened nothing (no exit code; status 143 for SIGTERM in a shell; systemd counts it as a clean stop).
+ */
+export function stopSignal(): StopSignal {
   let resolveStop: () => void = () => undefined;
   const promise = new Promise<void>((resolve) => (resolveStop = resolve));
   const state = {
@@ -53,6 +71,34 @@ export function stopSignal(): {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return state;
+}
+
+/**
+ * Resolves once the event loop has polled for I/O again, so that the handler of a signal that arrived
+ * during synchronous work (most of a daemon's start-up: keys, SQLite, configuration) has run and
+ * StopSignal.stopped tells the truth. One setImmediate can run before that poll; two cannot.
+ */
+export async function handlePendingSignals(): Promise<void> {
+  await nextTurn();
+  await nextTurn();
+}
+
+/**
+ * The last step of a daemon command, once it has stopped (or failed to start) and closed what it
+ * opened: if the process is still alive `graceMs` later, something left open keeps it so (a timer, a
+ * socket, a worker thread). Seen: a start-up that fails after the bank database was connected (the
+ * state database busy) left that connection open, and the process, its error printed, lived on until
+ * killed. A daemon that is done must never hang, so it names what is left in the log and exits with
+ * the exit code it already has. The timer is unref'd: a clean end does not wait for it.
+ */
+export function exitWhenIdle(logger: Logger, graceMs = 3000): void {
+  setTimeout(() => {
+    logger.warn(
+      { pending: process.getActiveResourcesInfo() },
+      'done, but something left open still holds the process; exiting anyway',
+    );
+    process.exit();
+  }, graceMs).unref();
 }
 
 /** A progress line on a terminal (rows, bytes, rate); silent when standard error is not a TTY. */

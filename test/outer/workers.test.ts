@@ -1,7 +1,11 @@
 // Several workers on one inbox (design 6): two `outer-node run --workers 2` processes, four workers in
 // all, import 500 bundles of five streams into PostgreSQL: every bundle applied exactly once, each
-// stream in sequence order, and the bank table equal to the source applied in order.
+// stream in sequence order, and the bank table equal to the source applied in order. The bundles are
+// delivered once both processes are running, so both take part whatever their start-up times on a
+// loaded machine, and both are stopped while running (a stop during start-up has its own test:
+// test/ops/stop-during-startup.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,10 +38,21 @@ function bundleRows(s: number, n: number): ContractValue[][] {
   return rows;
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
+/** The child's exit, or 'still running' after the timeout (an exit by a signal counts as an exit). */
+function exited(
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    const timer = setTimeout(() => resolve('still running'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
   });
 }
 
@@ -67,13 +82,20 @@ describe.skipIf(!pgState.available)(`four workers, one inbox ${pgState.reason}`,
   it('applies 500 bundles exactly once, streams in order', async () => {
     const sealer = await makeSealer(bridge);
     const inbox = join(bridge.outerDir, 'inbox');
+    // Sealed beside the inbox, moved in (rename: whole files, as a ferry delivers) once both run.
+    const staging = join(bridge.dir, 'staging');
+    mkdirSync(staging, { recursive: true });
     const order: { s: number; n: number }[] = [];
     for (let s = 0; s < STREAMS; s++) for (let n = 1; n <= PER_STREAM; n++) order.push({ s, n });
     // Delivered in a scrambled order, like a ferry that reorders.
     order.sort((a, b) => ((a.n * 7919 + a.s * 104729) % 1009) - ((b.n * 7919 + b.s * 104729) % 1009));
+    const names: string[] = [];
     for (const { s, n } of order) {
+      const name = `county.bank-a.residents.p${s}.${String(n).padStart(6, '0')}.gbb`;
+      names.push(name);
       await sealer.seal({
-        dir: inbox,
+        dir: staging,
+        name,
         dataset: 'residents',
         stream: `county.bank-a.residents.p${s}`,
         sequence: n,
@@ -81,15 +103,33 @@ describe.skipIf(!pgState.available)(`four workers, one inbox ${pgState.reason}`,
         rows: bundleRows(s, n),
       });
     }
-    const children = [0, 1].map(() =>
-      spawn(process.execPath, [BIN.outer, 'run', '--config', bridge.outerConfig, '--workers', '2'], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-      }),
-    );
-    const logs = ['', ''];
-    children.forEach((child, i) => child.stderr?.on('data', (d: Buffer) => (logs[i] += d.toString())));
+    const children: ChildProcess[] = [];
+    const logs: string[] = [];
     try {
+      // One after the other: the second starts once the first runs. Two processes opening a fresh
+      // state folder at the same instant can fail with 'database is locked' (outer-node/state.ts
+      // switches the state database to WAL before it sets its busy timeout): a start-up race that is
+      // not what this test is about.
+      for (let i = 0; i < 2; i++) {
+        const child = spawn(
+          process.execPath,
+          [BIN.outer, 'run', '--config', bridge.outerConfig, '--workers', '2'],
+          { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' } },
+        );
+        children.push(child);
+        logs.push('');
+        child.stderr?.on('data', (d: Buffer) => (logs[i] += d.toString()));
+        const running = (): boolean => logs[i]?.includes('outer node running') ?? false;
+        const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+        await waitFor(`outer daemon ${i + 1} running`, () => running() || gone(), 60_000, 50).catch(
+          () => undefined,
+        );
+        if (!running()) {
+          const exit = child.exitCode ?? child.signalCode ?? 'none yet';
+          throw new Error(`outer daemon ${i + 1} not running (exit ${exit}):\n${logs[i] ?? ''}`);
+        }
+      }
+      for (const name of names) renameSync(join(staging, name), join(inbox, name));
       await waitFor(
         'all 500 bundles in the ledger',
         async () =>
@@ -101,7 +141,13 @@ describe.skipIf(!pgState.available)(`four workers, one inbox ${pgState.reason}`,
     } finally {
       for (const child of children) child.kill('SIGTERM');
     }
-    expect(await Promise.all(children.map(exited))).toEqual([0, 0]);
+    const exits = await Promise.all(children.map((child) => exited(child, 30_000)));
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    expect(exits, logs.map((log) => log.slice(-2000)).join('\n---\n')).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
 
     const { rows: ledger } = await client.query<{ stream: string; sequence: string; row_count: string }>(
       'SELECT stream, sequence, row_count FROM bridge_ledger ORDER BY stream, applied_at',
