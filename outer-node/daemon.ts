@@ -61,7 +61,7 @@ export async function runOuterDaemon(
       let settling = false;
       let applied = false;
       try {
-        const summary = await workerPass(ctx, worker);
+        const summary = await workerPass(ctx, worker, { shouldStop: () => stop.stopped });
         busy = summary.applied + summary.quarantined + summary.duplicates > 0;
         soon = summary.unsettled > 0 || summary.retrying > 0;
         settling = summary.settling > 0;

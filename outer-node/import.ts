@@ -65,6 +65,11 @@ export interface ImportOptions {
   /** Workers running this pass side by side (each with its own database connection); default 1. */
   workers?: number;
   onBundle?: (event: { file: string; outcome: string; rows: number }) => void;
+  /**
+   * Asked between bundles: true ends the pass early (the daemon's stop signal), so a stop during a
+   * large backlog waits for one bundle's transaction, not the whole queue. What is left stays queued.
+   */
+  shouldStop?: () => boolean;
 }
 
 const BUNDLE_SUFFIX = '.gbb';
@@ -229,8 +234,9 @@ export async function workerPass(
   const settling = claimInbox(ctx, runtime, worker, settleMs, Date.now());
   let unsettled = settling;
   const summary = emptySummary();
-  unsettled += await queueClaimed(ctx, runtime.folders, worker, summary);
+  unsettled += await queueClaimed(ctx, runtime.folders, worker, summary, options.shouldStop);
   for (const { stream, dir } of listStreams(runtime.folders)) {
+    if (options.shouldStop?.()) break;
     if (listQueue(dir).length === 0) continue;
     if (!lockStream(runtime.folders, dir, worker.folder, leaseTimeout, Date.now())) continue;
     try {
@@ -362,9 +368,12 @@ async function queueClaimed(
   folders: WorkFolders,
   worker: ImportWorker,
   summary: ImportSummary,
+  shouldStop?: () => boolean,
 ): Promise<number> {
   let unsettled = 0;
   for (const name of readdirSync(worker.folder.dir)) {
+    // Claimed files left here are queued by this worker's next pass, or taken over after its lease.
+    if (shouldStop?.()) break;
     const path = join(worker.folder.dir, name);
     let header: BundleHeader;
     try {
@@ -523,6 +532,7 @@ async function applyStream(
   options: ImportOptions,
 ): Promise<number> {
   for (;;) {
+    if (options.shouldStop?.()) return 0;
     beat(worker);
     const queued = listQueue(dir);
     if (queued.length === 0) return 0;

@@ -106,10 +106,9 @@ describe.skipIf(!pgState.available)(`four workers, one inbox ${pgState.reason}`,
     const children: ChildProcess[] = [];
     const logs: string[] = [];
     try {
-      // One after the other: the second starts once the first runs. Two processes opening a fresh
-      // state folder at the same instant can fail with 'database is locked' (outer-node/state.ts
-      // switches the state database to WAL before it sets its busy timeout): a start-up race that is
-      // not what this test is about.
+      // One after the other: the second starts once the first runs, so both are importing when the
+      // bundles arrive. (Two processes opening one fresh state folder at the same instant is its own
+      // test: test/ops/state-open-race.test.ts.)
       for (let i = 0; i < 2; i++) {
         const child = spawn(
           process.execPath,
