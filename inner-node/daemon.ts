@@ -135,9 +135,13 @@ async function reverseLane(ctx: InnerContext): Promise<void> {
           'resend request served',
         );
         if (result.gaps.length > 0) {
+          const owner = ctx.state.db
+            .prepare('SELECT dataset FROM streams WHERE stream = ?')
+            .get(result.stream) as { dataset: string } | undefined;
+          const repair = `inner-node export --dataset ${owner?.dataset ?? 'NAME'} --snapshot --bank ${sender}`;
           ctx.logger.error(
-            { sender, stream: result.stream, sequences: result.gaps },
-            `bundles of ${result.stream} asked for again have left retention and cannot be resent: the stream needs a snapshot export`,
+            { sender, stream: result.stream, sequences: result.gaps, repair },
+            `bundles of ${result.stream} asked for again have left retention and cannot be resent; repair with: ${repair}`,
           );
         }
       } else if (message.kind === 'portrait-request') {

@@ -209,6 +209,9 @@ describe('a gap that left retention', () => {
       expect(innerErr).toMatch(
         /"sequences":\[\[2,2\]\].*bundles of county\.bank-a\.residents asked for again have left retention/,
       );
+      expect(innerErr).toContain(
+        'repair with: inner-node export --dataset residents --snapshot --bank bank-a',
+      );
 
       // 2. The county repairs it beside the running daemon (which may hold the dataset for a moment).
       for (let attempt = 1; ; attempt++) {
