@@ -1,26 +1,13 @@
 // Neither node opens a listening socket of any kind (design 2): both daemons run for a few seconds,
 // doing real work (export, ferry, import), while /proc is checked for TCP/UDP/raw sockets and Unix
 // stream listeners held by their processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferryOnce } from '../../shared/ferry/ferry.js';
 import { listeningSockets, processTree } from '../support/sockets.js';
 import { BIN, querySqlite, temporaryBridge } from '../support/bridge.js';
-
-function startDaemon(bin: string, config: string): ChildProcess {
-  return spawn(process.execPath, [bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
+import { exited, startDaemon } from '../support/daemons.js';
 
 describe('no listening socket', () => {
   let bridge: Awaited<ReturnType<typeof temporaryBridge>>;

@@ -4,19 +4,13 @@
 // portrait over the reverse lane, the county releases it under the consent, and the application is
 // decided with it. The logs of both daemons never show the full resident ID number.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { BIN, querySqlite, runCli, temporaryBridge } from '../support/bridge.js';
 import { POLICY_FILE, writeTestModel } from '../outer/lending-fixture.js';
-
-function editYaml(file: string, edits: [string[], unknown][]): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  for (const [path, value] of edits) doc.setIn(path, value);
-  writeFileSync(file, doc.toString());
-}
+import { editYaml } from '../support/daemons.js';
 
 function start(args: string[], log: { text: string }): ChildProcess {
   const child = spawn(process.execPath, args, {

@@ -7,7 +7,6 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { openInnerContext, type InnerContext } from '../../inner-node/context.js';
 import { answerPortraitRequest } from '../../inner-node/portraits/requests.js';
 import { intakeReverseLane } from '../../inner-node/reverse-inbox.js';
@@ -24,6 +23,7 @@ import type { Consent } from '../../shared/portrait.js';
 import { temporaryBridge } from '../support/bridge.js';
 import { POLICY_FILE, writeTestModel } from '../outer/lending-fixture.js';
 import { residentId } from '../outer/support.js';
+import { editYaml } from '../support/daemons.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -34,15 +34,6 @@ let store: LendingStore;
 let model: ScorecardModel;
 let policy: Policy;
 let residents: string[];
-
-function editYaml(file: string, edits: [string[], unknown][]): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  for (const [path, value] of edits) {
-    if (value === undefined) doc.deleteIn(path);
-    else doc.setIn(path, value);
-  }
-  writeFileSync(file, doc.toString());
-}
 
 /** The ferry: every finished file of `from` moved into `to` (a diode does no more). */
 function carry(from: string, to: string): number {

@@ -5,12 +5,12 @@
 // lost on the way are asked again), the inner node resends, and cumulative acks bring its
 // acknowledged marks up to date despite lost acks. The bank's tables end up equal to the source, and
 // byte for byte equal to a fault-free import of the same bundles. The time to full delivery is printed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferryOnce, type FerryFaults, type FerryPass } from '../../shared/ferry/ferry.js';
 import { BIN, querySqlite, runCli, tableDigest, temporaryBridge } from '../support/bridge.js';
+import { exited, rewrite, startDaemon } from '../support/daemons.js';
 
 const RESIDENTS = 200;
 /** Rows per bundle: small, so the synthetic county of 200 residents makes about 300 bundles. */
@@ -31,26 +31,6 @@ const TABLES: Record<string, { source: string; target: string }> = {
   enterprises: { source: 'QY_DJ', target: 'GOV_ENTERPRISE' },
   enforcement: { source: 'ZX_BZXR', target: 'GOV_ENFORCEMENT' },
 };
-
-function startDaemon(bin: string, config: string): ChildProcess {
-  return spawn(process.execPath, [bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
-
-function rewrite(path: string, from: RegExp, to: string): void {
-  const text = readFileSync(path, 'utf8');
-  if (!from.test(text)) throw new Error(`${path} has no ${String(from)}`);
-  writeFileSync(path, text.replace(from, to));
-}
 
 /** querySqlite on a daemon's state database, or no rows while the daemon is still creating it. */
 function stateRows<T>(db: string, table: string, sql: string): T[] {

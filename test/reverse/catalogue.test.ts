@@ -2,36 +2,16 @@
 // delivery. No later bundle waits behind it, so only the inner node's periodic catalogue tells the
 // outer node that something is missing; it asks again over the reverse lane and every bundle is
 // applied exactly once. Catalogues never reach the ledger.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTemporaryName } from '../../shared/atomic-file.js';
 import { ferryOnce } from '../../shared/ferry/ferry.js';
 import { BIN, querySqlite, temporaryBridge } from '../support/bridge.js';
+import { exited, rewrite, startDaemon } from '../support/daemons.js';
 
 const RESIDENTS = 600;
 const DEADLINE_MS = 30_000;
-
-function startDaemon(bin: string, config: string): ChildProcess {
-  return spawn(process.execPath, [bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
-
-function rewrite(path: string, from: RegExp, to: string): void {
-  const text = readFileSync(path, 'utf8');
-  if (!from.test(text)) throw new Error(`${path} has no ${String(from)}`);
-  writeFileSync(path, text.replace(from, to));
-}
 
 describe('catalogue heartbeat', () => {
   let bridge: Awaited<ReturnType<typeof temporaryBridge>>;

@@ -1,38 +1,18 @@
 // Both lanes with both daemons running (issue 6): the main-lane ferry drops 10% of first deliveries,
 // the outer daemon notices the gaps and asks again over the reverse lane, the inner daemon resends,
 // and every bundle is applied exactly once. Acks come back over the same reverse lane.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTemporaryName } from '../../shared/atomic-file.js';
 import { ferryOnce } from '../../shared/ferry/ferry.js';
 import { BIN, querySqlite, temporaryBridge } from '../support/bridge.js';
+import { exited, rewrite, startDaemon } from '../support/daemons.js';
 
 const RESIDENTS = 2000;
 const MAIN_SEED = 20261122;
 const REVERSE_SEED = 6;
 const DEADLINE_MS = 60_000;
-
-function startDaemon(bin: string, config: string): ChildProcess {
-  return spawn(process.execPath, [bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
-
-function rewrite(path: string, from: RegExp, to: string): void {
-  const text = readFileSync(path, 'utf8');
-  if (!from.test(text)) throw new Error(`${path} has no ${String(from)}`);
-  writeFileSync(path, text.replace(from, to));
-}
 
 describe('main and reverse lanes together', () => {
   let bridge: Awaited<ReturnType<typeof temporaryBridge>>;

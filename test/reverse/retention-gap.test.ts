@@ -4,8 +4,7 @@
 // 'inner-node export --dataset residents --snapshot': every current row under new sequences, and an
 // empty placeholder bundle in place of #2. With no action at the bank its stream moves on, the
 // residents table equals the source, the ledger has no hole, and both statuses clear the gap.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInnerContext } from '../../inner-node/context.js';
@@ -13,31 +12,12 @@ import { pruneSent } from '../../inner-node/export.js';
 import { ferryOnce } from '../../shared/ferry/ferry.js';
 import { createLogger } from '../../shared/logger.js';
 import { BIN, querySqlite, runCli, temporaryBridge } from '../support/bridge.js';
+import { exited, rewrite, startDaemon } from '../support/daemons.js';
 
 const RESIDENTS = 100;
 const STREAM = 'county.bank-a.residents';
 const LOST = `${STREAM}.0000000002.gbb`;
 const PHASE_DEADLINE_MS = 30_000;
-
-function startDaemon(bin: string, config: string): ChildProcess {
-  return spawn(process.execPath, [bin, 'run', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_LOG_LEVEL: 'info' },
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
-
-function rewrite(path: string, from: RegExp, to: string): void {
-  const text = readFileSync(path, 'utf8');
-  if (!from.test(text)) throw new Error(`${path} has no ${String(from)}`);
-  writeFileSync(path, text.replace(from, to));
-}
 
 /** querySqlite on a daemon's state database, or no rows while the daemon is still creating it. */
 function stateRows<T>(db: string, table: string, sql: string): T[] {
