@@ -2,8 +2,8 @@
 // naming what it looked at and what to do. It opens no context (a node that cannot start is exactly
 // when the doctor is needed): each check loads only what it needs, and a failed check does not stop
 // the others. Exit code 0 when all is well, 1 with warnings, 2 with failures.
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   loadIdentity,
   loadTrustStore,
@@ -16,7 +16,7 @@ import {
   checkClock,
   checkFolder,
   checkFreeSpace,
-  checkKeyFile,
+  checkNodeKeyFiles,
   checkRenameBetween,
   probe,
   type Finding,
@@ -72,30 +72,6 @@ function folderFindings(settings: OuterSettings): Finding[] {
     ...checkFolder(f.keys, { writable: false, forbiddenBits: 0o077, role: 'keys' }),
     ...checkFolder(f.trust, { writable: false, role: 'trust' }),
   ];
-}
-
-/** The private key files in the keys folder (none when the keys live in a PKCS#11 token). */
-function keyFileFindings(settings: OuterSettings): Finding[] {
-  const findings: Finding[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(settings.folders.keys);
-  } catch {
-    return []; // the folder finding already says so
-  }
-  for (const name of names.filter((n) => /\.key\.pem$/.test(n)).sort())
-    findings.push(...checkKeyFile(join(settings.folders.keys, name)));
-  const passphraseFile = settings.config.keys.passphrase_file;
-  if (passphraseFile !== undefined) findings.push(...checkKeyFile(settings.resolve(passphraseFile)));
-  if (findings.length === 0 && !names.includes('token.yaml')) {
-    findings.push({
-      level: 'fail',
-      check: 'key file',
-      detail: `no private key file in ${settings.folders.keys}`,
-      fix: `Install the keys the security officer issued (bridge-keys issue --role outer --out ${settings.folders.keys})`,
-    });
-  }
-  return findings;
 }
 
 async function keyAndCertificateFindings(
@@ -244,7 +220,16 @@ export async function outerDoctor(configPath: string, options: DoctorOptions = {
   if (!settings) return [finding];
   const findings: Finding[] = [finding];
   findings.push(...folderFindings(settings));
-  findings.push(...keyFileFindings(settings));
+  findings.push(
+    ...checkNodeKeyFiles({
+      keysDir: settings.folders.keys,
+      passphraseFile:
+        settings.config.keys.passphrase_file !== undefined
+          ? settings.resolve(settings.config.keys.passphrase_file)
+          : undefined,
+      role: 'outer',
+    }),
+  );
   findings.push(...(await keyAndCertificateFindings(settings, options)));
   const f = settings.folders;
   if (existsSync(f.state)) findings.push(...checkFreeSpace(f.state));

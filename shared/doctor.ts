@@ -145,6 +145,36 @@ export interface FolderExpectation {
   role?: string;
 }
 
+/**
+ * The private key files of a node's keys folder and its passphrase file, if configured (no key file
+ * at all is a failure unless the keys live in a PKCS#11 token, token.yaml).
+ */
+export function checkNodeKeyFiles(node: {
+  keysDir: string;
+  passphraseFile: string | undefined;
+  role: 'inner' | 'outer';
+}): Finding[] {
+  const findings: Finding[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(node.keysDir);
+  } catch {
+    return []; // the folder finding already says so
+  }
+  for (const name of names.filter((n) => /\.key\.pem$/.test(n)).sort())
+    findings.push(...checkKeyFile(join(node.keysDir, name)));
+  if (node.passphraseFile !== undefined) findings.push(...checkKeyFile(node.passphraseFile));
+  if (findings.length === 0 && !names.includes('token.yaml')) {
+    findings.push({
+      level: 'fail',
+      check: 'key file',
+      detail: `no private key file in ${node.keysDir}`,
+      fix: `Install the keys the security officer issued (bridge-keys issue --role ${node.role} --out ${node.keysDir})`,
+    });
+  }
+  return findings;
+}
+
 /** A folder: exists, is a directory, has the right owner and no forbidden permission bits, and is writable when it must be. */
 export function checkFolder(path: string, expect: FolderExpectation): Finding[] {
   const check = `${expect.role ?? 'folder'} folder`;
