@@ -162,8 +162,13 @@ export async function answerPortraitRequest(
       expiresAt: new Date(now.getTime() + ttl),
     },
     body: once(Buffer.from(JSON.stringify(answer), 'utf8')),
-    // sealBundle writes a temporary name, fsyncs and renames: the ferry never sees half a file.
-    outputPath: join(ctx.settings.folders.outbox, `${stream}.${String(sequence).padStart(10, '0')}.gbb`),
+    // sealBundle writes a temporary name, fsyncs and renames: the ferry never sees half a file. The
+    // request id in the name keeps an answer whose record a crash lost (same sequence taken again)
+    // from replacing an earlier one not yet ferried.
+    outputPath: join(
+      ctx.settings.folders.outbox,
+      `${stream}.${String(sequence).padStart(10, '0')}.${message.requestId.replace(/:/g, '-')}.gbb`,
+    ),
   });
   const features = answer.released ? Object.keys(answer.portrait.features) : [];
   db.prepare(
