@@ -3,7 +3,15 @@
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { exportAuditChains, verifyAuditChains } from '../crypto/index.js';
-import { action, cliLogger, exitWhenIdle, stopSignal } from '../shared/cli-support.js';
+import {
+  action,
+  cliLogger,
+  dayOrInstantOption,
+  exitWhenIdle,
+  instantOption,
+  printAuditReport,
+  stopSignal,
+} from '../shared/cli-support.js';
 import { formatFindings } from '../shared/doctor.js';
 import { ConfigError } from '../shared/errors.js';
 import { maskResidentIdsInText } from '../shared/resident-id.js';
@@ -391,19 +399,6 @@ program
     }),
   );
 
-/** An ISO 8601 instant with its offset, for --from/--to. */
-function instant(name: string, text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const ms = Date.parse(text);
-  if (!/(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `--${name} ${text} is not an instant with an offset, such as 2026-11-15T00:00:00+08:00`,
-    );
-  }
-  return new Date(ms);
-}
-
 program
   .command('report')
   .description('write a self-contained HTML report: rows sent over time, rejects, paused datasets, keys')
@@ -413,8 +408,8 @@ program
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .action(
     action(async (opts: { config: string; html: string; from?: string; to?: string }) => {
-      const from = instant('from', opts.from);
-      const to = instant('to', opts.to);
+      const from = instantOption('from', opts.from);
+      const to = instantOption('to', opts.to);
       const ctx = await openInnerContext(opts.config, cliLogger('inner-node'));
       try {
         const data = writeInnerReport(ctx, opts.html, { ...(from ? { from } : {}), ...(to ? { to } : {}) });
@@ -480,17 +475,6 @@ program
     }),
   );
 
-/** --from/--to for audit export: an instant with offset, or a day (its start at the county's offset). */
-function dayOrInstant(name: string, text: string, offset: string): Date {
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00${offset}` : text;
-  return instant(name, day) ?? new Date(Number.NaN);
-}
-
-function printAuditReport(report: { lines: string[]; broken: boolean }): void {
-  for (const line of report.lines) process.stdout.write(`${line}\n`);
-  if (report.broken) process.exitCode = 2;
-}
-
 const auditCommand = program
   .command('audit')
   .description('the hash-chained audit log of bundles sent (docs/audit.md)');
@@ -526,8 +510,8 @@ auditCommand
       const settings = loadInnerConfig(opts.config);
       const offset = Object.values(settings.config.datasets)[0]?.watermark_timezone ?? '+08:00';
       const range = {
-        from: dayOrInstant('from', opts.from, offset),
-        to: dayOrInstant('to', opts.to, offset),
+        from: dayOrInstantOption('from', opts.from, offset),
+        to: dayOrInstantOption('to', opts.to, offset),
       };
       const files = auditLogFiles(settings);
       if (files.length === 0) files.push(auditLogFile(settings));

@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 // outer-node: the bank-side node. Thin: parse flags, call the library, print (style.md rule 10).
 import { Command } from 'commander';
-import { action, cliLogger, exitWhenIdle, stopSignal } from '../shared/cli-support.js';
+import {
+  action,
+  cliLogger,
+  dayOrInstantOption,
+  exitWhenIdle,
+  instantOption,
+  printAuditReport,
+  stopSignal,
+} from '../shared/cli-support.js';
 import { auditLogFile, auditLogFiles, loadOuterConfig } from './config.js';
 import { openOuterContext, openTarget } from './context.js';
 import { runOuterDaemon } from './daemon.js';
@@ -353,19 +361,6 @@ program
     }),
   );
 
-/** An ISO 8601 instant with its offset, for --from/--to. */
-function instant(name: string, text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const ms = Date.parse(text);
-  if (!/(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `--${name} ${text} is not an instant with an offset, such as 2026-11-15T00:00:00+08:00`,
-    );
-  }
-  return new Date(ms);
-}
-
 program
   .command('report')
   .description(
@@ -377,8 +372,8 @@ program
   .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
   .action(
     action(async (opts: { config: string; html: string; from?: string; to?: string }) => {
-      const from = instant('from', opts.from);
-      const to = instant('to', opts.to);
+      const from = instantOption('from', opts.from);
+      const to = instantOption('to', opts.to);
       const ctx = await openOuterContext(opts.config, cliLogger('outer-node'));
       try {
         const data = await writeOuterReport(ctx, opts.html, {
@@ -450,17 +445,6 @@ program
     }),
   );
 
-/** --from/--to for audit export: an instant with offset, or a day (its start at the node's offset). */
-function dayOrInstant(name: string, text: string, offset: string): Date {
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00${offset}` : text;
-  return instant(name, day) ?? new Date(Number.NaN);
-}
-
-function printAuditReport(report: { lines: string[]; broken: boolean }): void {
-  for (const line of report.lines) process.stdout.write(`${line}\n`);
-  if (report.broken) process.exitCode = 2;
-}
-
 const auditCommand = program
   .command('audit')
   .description('the hash-chained audit log of bundles applied and quarantined, and decisions');
@@ -496,8 +480,8 @@ auditCommand
       const settings = loadOuterConfig(opts.config);
       const offset = settings.config.target.naive_time_offset;
       const range = {
-        from: dayOrInstant('from', opts.from, offset),
-        to: dayOrInstant('to', opts.to, offset),
+        from: dayOrInstantOption('from', opts.from, offset),
+        to: dayOrInstantOption('to', opts.to, offset),
       };
       const files = auditLogFiles(settings);
       if (files.length === 0) files.push(auditLogFile(settings));

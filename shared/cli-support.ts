@@ -1,7 +1,7 @@
 // Small helpers shared by the four command-line programs: thin CLIs that parse flags, call the
 // library and print (style.md rule 10).
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { describeError, BridgeError } from './errors.js';
+import { describeError, BridgeError, ConfigError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { maskResidentIdsInText } from './resident-id.js';
 
@@ -134,4 +134,29 @@ export function parseIntervalOption(text: string): number {
   if (!match) throw new Error(`not an interval: ${text} (use e.g. 500ms, 1s, 2m)`);
   const unit = match[2] ?? 's';
   return Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
+}
+
+/** An ISO 8601 instant with its offset, for --from/--to. */
+export function instantOption(name: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (!/(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--${name} ${text} is not an instant with an offset, such as 2026-11-15T00:00:00+08:00`,
+    );
+  }
+  return new Date(ms);
+}
+
+/** --from/--to for audit export: an instant with offset, or a day (its start at the node's offset). */
+export function dayOrInstantOption(name: string, text: string, offset: string): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00${offset}` : text;
+  return instantOption(name, day) ?? new Date(Number.NaN);
+}
+
+/** Prints an audit verify/export report; exit code 2 when a chain is broken. */
+export function printAuditReport(report: { lines: string[]; broken: boolean }): void {
+  for (const line of report.lines) process.stdout.write(`${line}\n`);
+  if (report.broken) process.exitCode = 2;
 }
