@@ -8,11 +8,11 @@
 // every phase of it. The bridge ferry writes each file under a temporary name and renames it, so the
 // outer node's import.settle is 0 s here (a ferry that writes in place needs the default 1 s).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { parseDocument } from 'yaml';
 import { buildDemoEnvironment } from '../deploy/demo-environment.js';
+import { editYamlConfig } from '../shared/config-loader.js';
 import { portraitBatch } from '../inner-node/portraits/batch.js';
 import { loadPortraitDefinition } from '../inner-node/portraits/release.js';
 import { LendingStore } from '../outer-node/lending/decisions-store.js';
@@ -40,12 +40,6 @@ export const benchmark: Benchmark = {
     'application to decision through the reverse lane: real daemons, a ferry every 1 s each way (p50, p99)',
   run: runLaneBenchmark,
 };
-
-function editYaml(file: string, edits: [string[], unknown][]): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  for (const [path, value] of edits) doc.setIn(path, value);
-  writeFileSync(file, doc.toString());
-}
 
 async function runLaneBenchmark(): Promise<Record<string, MetricResult>> {
   const dir = benchDir('lend-lane');
@@ -79,12 +73,12 @@ async function runLaneBenchmark(): Promise<Record<string, MetricResult>> {
   const model = trainScorecard(generateLoanHistory(portraits, { seed: 1 }), { label: 'default_12m', now });
   const modelFile = join(env.outerDir, 'model.json');
   writeFileSync(modelFile, `${JSON.stringify(model, null, 2)}\n`);
-  editYaml(env.innerConfig, [
+  editYamlConfig(env.innerConfig, [
     [['portraits', 'source'], 'county'],
     [['banks', 'bank-a', 'portraits'], '*'],
     [['bundles', 'catalogue_interval'], '10s'],
   ]);
-  editYaml(env.outerConfig, [
+  editYamlConfig(env.outerConfig, [
     [['lending', 'model'], modelFile],
     [['lending', 'policy'], join(DIST, '../outer-node/lending/policy.example.yaml')],
     [['lending', 'interval'], '200ms'],

@@ -1,12 +1,12 @@
 // The demo's lending step: the county releases portraits under a batch programme, the bank trains a
 // scorecard on a synthetic loan history built from them (known ground truth, never from protected
 // attributes), and one applicant with recorded consent gets an instant decision with reasons.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { portraitBatch } from '../inner-node/portraits/batch.js';
 import { loadPortraitDefinition } from '../inner-node/portraits/release.js';
 import { formatDecision } from '../outer-node/lending/cli.js';
+import { editYamlConfig } from '../shared/config-loader.js';
 import { LendingStore } from '../outer-node/lending/decisions-store.js';
 import { generateLoanHistory } from '../outer-node/lending/history.js';
 import { loadPolicy } from '../outer-node/lending/policy.js';
@@ -101,12 +101,6 @@ export function runLendingDemo(options: {
   }
 }
 
-function editYaml(file: string, edits: [string[], unknown][]): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  for (const [path, value] of edits) doc.setIn(path, value);
-  writeFileSync(file, doc.toString());
-}
-
 /**
  * Leaves the demo ready for an application through the reverse lane: the model and the policy in
  * outer/lending/ and named in outer-node.yaml, portraits switched on in inner-node.yaml for the bank
@@ -123,11 +117,11 @@ function switchOnLendingOverTheLane(
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'model.json'), `${JSON.stringify(model, null, 2)}\n`);
   copyFileSync(EXAMPLE_POLICY, join(dir, 'policy.yaml'));
-  editYaml(options.outerConfig, [
+  editYamlConfig(options.outerConfig, [
     [['lending', 'model'], 'lending/model.json'],
     [['lending', 'policy'], 'lending/policy.yaml'],
   ]);
-  editYaml(options.innerConfig, [
+  editYamlConfig(options.innerConfig, [
     [['portraits', 'source'], 'county'],
     [['portraits', 'poverty_csv'], options.povertyCsv],
     [['banks', options.bank, 'portraits'], '*'],

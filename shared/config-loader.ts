@@ -1,6 +1,6 @@
 // Configuration is loaded once, validated against a schema, and refused at start-up with every
 // problem listed, each with its path in the file, its line, and what was expected (style.md rule 9).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
@@ -100,4 +100,17 @@ export function parseSize(text: string): number | undefined {
   const match = SIZE.exec(text.trim());
   if (!match) return undefined;
   return Number(match[1]) * (UNIT_BYTES[match[2] ?? 'B'] ?? Number.NaN);
+}
+
+/**
+ * Sets (or, with undefined, removes) values of a YAML configuration file in place, keeping its
+ * comments: for the demo, rehearsals and tests that switch a feature on in a generated configuration.
+ */
+export function editYamlConfig(file: string, edits: [string[], unknown][]): void {
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  for (const [path, value] of edits) {
+    if (value === undefined) doc.deleteIn(path);
+    else doc.setIn(path, value);
+  }
+  writeFileSync(file, doc.toString());
 }

@@ -2,7 +2,6 @@
 // processes), and small edits of their configuration files between runs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 
 /** Starts `bin run --config config` with its log (level info) on the child's standard error. */
 export function startDaemon(bin: string, config: string): ChildProcess {
@@ -28,11 +27,4 @@ export function rewrite(path: string, from: RegExp, to: string): void {
 }
 
 /** Sets (or, with undefined, removes) values of a YAML configuration, keeping its comments. */
-export function editYaml(file: string, edits: [string[], unknown][]): void {
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  for (const [path, value] of edits) {
-    if (value === undefined) doc.deleteIn(path);
-    else doc.setIn(path, value);
-  }
-  writeFileSync(file, doc.toString());
-}
+export { editYamlConfig as editYaml } from '../../shared/config-loader.js';
