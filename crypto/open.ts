@@ -20,8 +20,8 @@ import {
   PREFIX_LENGTH,
 } from './limits.js';
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
-import { startDigest } from './digest-worker.js';
-import { createSuiteHash, labelledDigest, suiteNamed } from './suites.js';
+import { startSegmentSession } from './segment-worker.js';
+import { createSuiteHash, labelledDigest, segmentCipher, suiteNamed } from './suites.js';
 import { publicKeyOf, resolveSigner } from './trust-store.js';
 import type { BundleHeader, Identity, NodeRole, PeerCertificate, TrustStore } from './types.js';
 
@@ -281,12 +281,12 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
 
   async function* decryptSegments(): AsyncGenerator<Buffer> {
     const handle = await openForReading(req.path);
-    const hashing = startDigest(suite.hash);
+    const hashing = startSegmentSession(suite.hash);
     let finished = false;
     try {
       const reader = new SequentialReader(handle, envelope.bodyOffset, where);
       const segmentSize = envelope.header.segmentSize;
-      const segments = suite.segmentCipher(dataKey, headerDigest);
+      const segments = segmentCipher(suite, dataKey, headerDigest);
       let counter = 0;
       let total = 0;
       let readCount = 0;

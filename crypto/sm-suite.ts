@@ -10,27 +10,20 @@
 //   sealed_i           = C_i || tag_i
 //
 // The tag is checked (in constant time) before anything is decrypted.
-import {
-  KeyObject,
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { KeyObject, hkdfSync } from 'node:crypto';
 import { KeyError } from '../shared/errors.js';
 import type { DecryptionKey, SigningKey } from './identity.js';
-import { DATA_KEY_LENGTH, SEGMENT_TAG_LENGTH, SM2_WRAPPED_KEY_LENGTH } from './limits.js';
+import { DATA_KEY_LENGTH, SM2_WRAPPED_KEY_LENGTH } from './limits.js';
 import { SM2_WRAP_ALG, SM_SUITE, decodeBase64Strict } from './header.js';
-import { SM_SEGMENT_KEYS_INFO, segmentNonce } from './preimage.js';
+import { SM_SEGMENT_KEYS_INFO } from './preimage.js';
 import { keyIdOf } from './primitives.js';
 import { isSm2Key, sm2Decrypt, sm2Encrypt, sm2Sign, sm2Verify } from './sm2.js';
-import type { SegmentCipher, Suite } from './suites.js';
+import type { SegmentRecipe } from './segment-construction.js';
+import type { Suite } from './suites.js';
 
 export { SM2_WRAP_ALG, SM_SUITE };
 export const SM4_KEY_LENGTH = 16;
 export const HMAC_SM3_KEY_LENGTH = 32;
-const COUNTER_START = Buffer.alloc(4);
 
 /** Ke and Km of one bundle, derived from its data key (see the construction at the top of this file). */
 export function smSegmentKeys(dataKey: Uint8Array): { encKey: Buffer; macKey: Buffer } {
@@ -40,37 +33,10 @@ export function smSegmentKeys(dataKey: Uint8Array): { encKey: Buffer; macKey: Bu
   return { encKey: okm.subarray(0, SM4_KEY_LENGTH), macKey: okm.subarray(SM4_KEY_LENGTH) };
 }
 
-function smSegmentCipher(dataKey: Buffer, headerDigest: Buffer): SegmentCipher {
+/** Ke, Km and the header digest: what seals and opens the segments (segment-construction.ts). */
+function smSegmentRecipe(dataKey: Buffer, headerDigest: Buffer): SegmentRecipe {
   const { encKey, macKey } = smSegmentKeys(dataKey);
-  const tagOf = (nonce: Buffer, ciphertext: Uint8Array): Buffer =>
-    createHmac('sm3', macKey)
-      .update(headerDigest)
-      .update(nonce)
-      .update(ciphertext)
-      .digest()
-      .subarray(0, SEGMENT_TAG_LENGTH);
-  return {
-    seal(counter, last, plaintext) {
-      const nonce = segmentNonce(counter, last);
-      const cipher = createCipheriv('sm4-ctr', encKey, Buffer.concat([nonce, COUNTER_START]));
-      const ciphertext = cipher.update(plaintext);
-      cipher.final();
-      return [ciphertext, tagOf(nonce, ciphertext)];
-    },
-    open(counter, last, sealed) {
-      const body = sealed.length - SEGMENT_TAG_LENGTH;
-      const nonce = segmentNonce(counter, last);
-      const ciphertext = sealed.subarray(0, body);
-      // Encrypt-then-MAC: authenticate first, decrypt only what authenticated.
-      if (!timingSafeEqual(tagOf(nonce, ciphertext), sealed.subarray(body))) {
-        throw new Error('HMAC-SM3 tag mismatch');
-      }
-      const decipher = createDecipheriv('sm4-ctr', encKey, Buffer.concat([nonce, COUNTER_START]));
-      const plaintext = decipher.update(ciphertext);
-      decipher.final();
-      return plaintext;
-    },
-  };
+  return { cipher: 'sm4-ctr', key: encKey, macKey, aad: headerDigest };
 }
 
 function sm2SigningKey(key: SigningKey): KeyObject {
@@ -106,5 +72,5 @@ export const smSuite: Suite = {
     const dataKey = sm2Decrypt(key, wrapped);
     return dataKey?.length === DATA_KEY_LENGTH ? dataKey : undefined;
   },
-  segmentCipher: smSegmentCipher,
+  segmentRecipe: smSegmentRecipe,
 };
