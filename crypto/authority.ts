@@ -128,7 +128,8 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   mkdirSync(join(opts.dir, CA_ISSUED_DIR), { recursive: true, mode: 0o700 });
   // An SM2 CA signs its certificates and CRLs SM2-with-SM3 (a fully national chain, bundle-format.md 11.6).
-  const key = generateSigningKey(opts.algorithm ?? 'ed25519');
+  const algorithm = opts.algorithm ?? 'ed25519';
+  const key = generateSigningKey(algorithm);
   const publicKey = await x509.PublicKey.create(new Uint8Array(spkiDerOf(key)));
   const subject = new x509.Name([
     { CN: [opts.name ?? 'govbank-bridge CA'] },
@@ -163,7 +164,7 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   appendAuditEvent(
     join(opts.dir, AUDIT_FILE),
     'ca-init',
-    { subject: cert.subject, keyId: ca.keyId, notAfter: notAfter.toISOString() },
+    { subject: cert.subject, keyId: ca.keyId, algorithm, notAfter: notAfter.toISOString() },
     now,
   );
   return { certFile, subject: cert.subject, keyId: ca.keyId, notAfter };

@@ -1,7 +1,7 @@
 // bridge-keys end to end through the compiled entry point (dist/crypto/cli.js, built by `npm test`).
 // Skipped when the build is absent, e.g. in a bare `npx vitest run test/crypto` before `npm run build`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -194,6 +194,9 @@ describe.skipIf(!existsSync(CLI))('bridge-keys command line', () => {
     const init = run(['ca', 'init', '--dir', dir, '--alg', 'sm2', '--name', 'SM2 CA']);
     expect(init.status, init.err).toBe(0);
     expect(statSync(join(root, dir, 'ca.key.pem')).mode & 0o777).toBe(0o600);
+    // The audit log records which algorithm the CA signs with.
+    const first = readFileSync(join(root, dir, 'audit.log'), 'utf8').split('\n')[0] ?? '';
+    expect(JSON.parse(first)).toMatchObject({ event: 'ca-init', details: { algorithm: 'sm2' } });
     const issued = run([
       'issue',
       '--ca',
