@@ -18,6 +18,8 @@ export interface MetricResult {
   runs: number[];
   baseline?: { what: string; median: number; unit?: string };
   ratio?: number;
+  /** Per-run ratios, when each run was measured beside its own baseline run (`paired`). */
+  ratios?: number[];
   note?: string;
 }
 
@@ -42,7 +44,7 @@ export function median(values: number[]): number {
 export function metric(
   unit: string,
   runs: number[],
-  baseline?: { what: string; runs: number[]; unit?: string },
+  baseline?: { what: string; runs: number[]; unit?: string; paired?: boolean },
   note?: string,
 ): MetricResult {
   const result: MetricResult = {
@@ -60,6 +62,13 @@ export function metric(
       ...(baseline.unit ? { unit: baseline.unit } : {}),
     };
     result.ratio = base > 0 ? result.median / base : Number.NaN;
+    if (baseline.paired) {
+      // Run i was measured beside baseline run i: on a noisy machine the median of the per-run ratios
+      // cancels most of the drift between runs that a ratio of two medians keeps.
+      if (baseline.runs.length !== runs.length) throw new Error('paired baseline needs one run per run');
+      result.ratios = runs.map((value, i) => value / (baseline.runs[i] ?? Number.NaN));
+      result.ratio = median(result.ratios);
+    }
   }
   if (note) result.note = note;
   return result;

@@ -63,7 +63,7 @@ export interface SealRandomness {
 }
 
 /** Streams body into outputPath: temp name, fsync, rename. Memory bounded regardless of body size. */
-// Segment buffers are shared memory, which the idle digest worker is slow to let go of: a pool reused
+// Segment buffers are shared memory, which the idle segment worker is slow to let go of: a pool reused
 // across bundles keeps a long export at a few buffers instead of three per bundle (measured: 5
 // million rows exported in 243 MB instead of 375-466 MB).
 const POOL_LIMIT = 6;
