@@ -939,7 +939,14 @@ function quarantineRecorded(
   detail: Omit<QuarantineReason, 'file' | 'at' | 'originalName'>,
 ): string | undefined {
   const kept = quarantine(ctx.settings.folders.quarantine, path, name, detail, ctx.state);
-  if (kept !== undefined) auditQuarantined(ctx, detail, kept);
+  if (kept !== undefined) {
+    auditQuarantined(ctx, detail, kept);
+    // One line per refused file in the daemon's log, with the code an operator searches for.
+    ctx.logger.warn(
+      { file: name, code: detail.code, bundleId: detail.bundleId, kept },
+      `bundle quarantined, nothing from it applied: ${maskResidentIdsInText(detail.reason)}`,
+    );
+  }
   return kept;
 }
 
