@@ -21,10 +21,14 @@ export function readPassphrase(source: PassphraseSource, purpose: string): strin
       });
     }
     if ((mode & 0o077) !== 0) {
-      throw new ConfigError('CONFIG_SECRET_MISSING', `Passphrase file for ${purpose} is readable by others`, {
-        where: source.file,
-        hint: `Run: chmod 600 ${source.file}`,
-      });
+      throw new ConfigError(
+        'CONFIG_SECRET_MISSING',
+        `Passphrase file for ${purpose} is readable by group or others`,
+        {
+          where: source.file,
+          hint: `Run: chmod 600 ${source.file}`,
+        },
+      );
     }
     const text = readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
     if (text.length > 0) return text;

@@ -1,19 +1,9 @@
-// Key files, trust folders, rotation and the audit log (design 5).
-import { createPublicKey, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  cpSync,
-  existsSync,
-  rmSync,
-  readFileSync,
-  readdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+// Key files, trust folders and the audit log (design 5); key rotation is in rotation.test.ts.
+import { createPublicKey } from 'node:crypto';
+import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createCrl,
   fingerprintContract,
   importCertificates,
   importCrl,
@@ -25,8 +15,6 @@ import {
   openBundle,
   randomBundleId,
   recipientCertificates,
-  revokeCertificate,
-  rotateEncryptionKey,
   sealBundle,
   sha256Hex,
   verifyAuditLog,
@@ -39,7 +27,6 @@ import {
   createWorld,
   description,
   issueNode,
-  seal,
   type World,
 } from './fixtures.js';
 
@@ -187,96 +174,7 @@ describe('an ECDSA P-256 CA', () => {
   });
 });
 
-describe('rotation of an encryption key', () => {
-  it('old-only, overlap, new-only, in-flight after the switch, revoked refused', async () => {
-    const now = new Date();
-    const bankDir = await issueNode(world, 'bank-rot', 'outer');
-    const trustDir = join(world.root, 'trust', 'gov-rot');
-    const caCertFile = join(world.caDir, 'ca.cert.pem');
-    await importCertificates({
-      trustDir,
-      caCertFile,
-      files: [join(bankDir, 'trust-export', 'bank-rot-enc.cert.pem')],
-    });
-    // The bank trusts gov, so it can verify gov's bundles.
-    const bankTrust = world.trust['bank-a']!;
-    const open = async (path: string, keysDir = bankDir) =>
-      collect(
-        (
-          await openBundle({
-            path,
-            identity: await loadIdentity({ keysDir, passphrase: NODE_PASSPHRASE }),
-            trust: bankTrust,
-            now,
-            expectSenderRole: 'inner',
-          })
-        ).body,
-      );
-
-    // 1. old only: gov knows one key, seals; bank opens.
-    const oldOnly = recipientCertificates(await loadTrustStore(trustDir), 'bank-rot', now);
-    expect(oldOnly).toHaveLength(1);
-    const body = randomBytes(2000);
-    const inFlight = await seal(world, 'gov', oldOnly, body, 'rot-old.gbb');
-    expect((await open(inFlight.path)).equals(body)).toBe(true);
-
-    // 2. rotate: new key issued, old kept as enc-<keyId>.key.pem; announce the new cert to gov.
-    const rotated = await rotateEncryptionKey({
-      caDir: world.caDir,
-      caPassphrase: CA_PASSPHRASE,
-      keysDir: bankDir,
-      passphrase: NODE_PASSPHRASE,
-      name: 'bank-rot',
-      // a minute later, so the two certificates differ in notBefore (whole seconds) and order is defined
-      now: new Date(now.getTime() + 60_000),
-    });
-    expect(existsSync(join(bankDir, `enc-${rotated.previousKeyId}.key.pem`))).toBe(true);
-    const identity = await loadIdentity({ keysDir: bankDir, passphrase: NODE_PASSPHRASE });
-    expect(identity.encKeyIds).toEqual([rotated.encCertificate.keyId, rotated.previousKeyId]);
-    await importCertificates({ trustDir, files: [join(rotated.exportDir, 'bank-rot-enc.cert.pem')] });
-
-    // 3. overlap: gov sees both, newest first, and seals to both; bank opens.
-    const overlap = recipientCertificates(
-      await loadTrustStore(trustDir),
-      'bank-rot',
-      new Date(now.getTime() + 120_000),
-    );
-    expect(overlap.map((c) => c.keyId)).toEqual([rotated.encCertificate.keyId, rotated.previousKeyId]);
-    const both = await seal(world, 'gov', overlap, body, 'rot-both.gbb');
-    expect((await open(both.path)).equals(body)).toBe(true);
-
-    // 4. new only: gov uses just the newest; bank opens with the new key.
-    const newOnly = await seal(world, 'gov', overlap.slice(0, 1), body, 'rot-new.gbb');
-    expect((await open(newOnly.path)).equals(body)).toBe(true);
-
-    // 5. in flight after the switch: the bundle sealed to the old key still opens.
-    expect((await open(inFlight.path)).equals(body)).toBe(true);
-
-    // 6. once the old key file is removed, the in-flight bundle is no longer for us (why old keys are kept).
-    const keysCopy = join(world.root, 'keys', 'bank-rot-trimmed');
-    cpSync(bankDir, keysCopy, { recursive: true });
-    rmSync(join(keysCopy, `enc-${rotated.previousKeyId}.key.pem`));
-    await expect(open(inFlight.path, keysCopy)).rejects.toMatchObject({ code: 'VERIFY_NOT_FOR_US' });
-    expect((await open(newOnly.path, keysCopy)).equals(body)).toBe(true);
-
-    // 7. revoked: after the old encryption cert is revoked, gov no longer picks it as a recipient.
-    await revokeCertificate({
-      caDir: world.caDir,
-      caPassphrase: CA_PASSPHRASE,
-      serial: overlap[1]!.serial,
-      reason: 'superseded',
-    });
-    const crlFile = join(world.root, 'out', 'crl-rot.pem');
-    await createCrl({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, out: crlFile });
-    await importCrl({ trustDir, crlFile });
-    const afterRevoke = recipientCertificates(
-      await loadTrustStore(trustDir),
-      'bank-rot',
-      new Date(now.getTime() + 120_000),
-    );
-    expect(afterRevoke.map((c) => c.keyId)).toEqual([rotated.encCertificate.keyId]);
-  });
-});
+// Rotation of encryption and signing keys, for every suite: rotation.test.ts.
 
 describe('audit log', () => {
   it('chains every key event and detects edited, removed and reordered entries', () => {

@@ -1,7 +1,8 @@
 // Private keys in a PKCS#11 token (design 5), with SoftHSM2 standing in for the HSM: keys generated in
 // the token and not extractable, bundles sealed for and opened with a token key (ECDH in the token),
 // bundles signed in the token and verified with the ordinary trust store, clear PIN and absent-token
-// errors, no session leak, rotation, and a whole bridge whose bank keeps its keys in a token.
+// errors, no session leak, rotation (in flight, overlap, new-only), and a whole bridge whose bank keeps
+// its keys in a token.
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import {
   chmodSync,
@@ -20,11 +21,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createCrl,
   importCertificates,
+  importCrl,
   loadIdentity,
   loadTrustStore,
   openBundle,
   recipientCertificates,
+  revokeCertificate,
   rotateEncryptionKey,
   type Identity,
 } from '../../crypto/index.js';
@@ -324,6 +328,128 @@ describe.skipIf(missing !== undefined)(
         expectSenderRole: 'inner',
       });
       expect((await collect(opened.body)).toString()).toBe('in flight');
+    });
+
+    /**
+     * A token bank of its own (keys in the 'bridge-test' token under its own labels), its encryption
+     * certificate imported at a county trust folder of its own, then rotated a minute later: a copy of the
+     * keys folder from before the rotation holds only the old key, one without enc-<oldKeyId>.cert.pem
+     * only the new one.
+     */
+    async function rotatedTokenBank(name: string) {
+      const t0 = new Date();
+      await issueTokenNodeKeys({
+        caDir: world.caDir,
+        caPassphrase: CA_PASSPHRASE,
+        role: 'outer',
+        name,
+        outDir: keysOf(name),
+        token: { module: SOFTHSM_MODULE, label: 'bridge-test', pinEnv: PIN_ENV },
+      });
+      const countyTrust = join(world.root, 'trust', `gov-for-${name}`);
+      const exportedEnc = join(keysOf(name), 'trust-export', `${name}-enc.cert.pem`);
+      await importCertificates({
+        trustDir: countyTrust,
+        caCertFile: join(world.caDir, 'ca.cert.pem'),
+        files: [exportedEnc],
+      });
+      const oldOnly = join(root, `${name}-old-only`);
+      cpSync(keysOf(name), oldOnly, { recursive: true });
+      const rotated = await rotateEncryptionKey({
+        caDir: world.caDir,
+        caPassphrase: CA_PASSPHRASE,
+        keysDir: keysOf(name),
+        passphrase: '',
+        now: new Date(t0.getTime() + 60_000),
+      });
+      const newOnly = join(root, `${name}-new-only`);
+      cpSync(keysOf(name), newOnly, { recursive: true });
+      rmSync(join(newOnly, `enc-${rotated.previousKeyId}.cert.pem`));
+      // Announced: the county imports the new certificate beside the old one.
+      await importCertificates({ trustDir: countyTrust, files: [exportedEnc] });
+      return {
+        t0,
+        countyTrust,
+        bankTrust: await trustFor(world, name, ['gov']),
+        oldKeyId: rotated.previousKeyId,
+        newKeyId: rotated.encCertificate.keyId,
+        identities: {
+          both: await loadIdentity({ keysDir: keysOf(name), passphrase: '' }),
+          oldOnly: await loadIdentity({ keysDir: oldOnly, passphrase: '' }),
+          newOnly: await loadIdentity({ keysDir: newOnly, passphrase: '' }),
+        },
+      };
+    }
+
+    it('rotates a token encryption key, overlap: the county seals to the new and the old token key; the bank opens with both keys, with only the old key and with only the new key', async () => {
+      const bank = await rotatedTokenBank('bank-t-overlap');
+      expect(bank.identities.both.encKeyIds).toEqual([bank.newKeyId, bank.oldKeyId]);
+      expect(bank.identities.oldOnly.encKeyIds).toEqual([bank.oldKeyId]);
+      expect(bank.identities.newOnly.encKeyIds).toEqual([bank.newKeyId]);
+      const recipients = recipientCertificates(
+        await loadTrustStore(bank.countyTrust),
+        'bank-t-overlap',
+        new Date(bank.t0.getTime() + 120_000),
+      );
+      expect(recipients.map((c) => c.keyId)).toEqual([bank.newKeyId, bank.oldKeyId]);
+      const body = Buffer.from('sealed to both token keys during the overlap');
+      const sealed = await seal(world, 'gov', recipients, body, 'token-overlap.gbb');
+      expect(sealed.header.recipients.map((r) => [r.keyId, r.alg])).toEqual([
+        [bank.newKeyId, P256_WRAP_ALG],
+        [bank.oldKeyId, P256_WRAP_ALG],
+      ]);
+      for (const identity of Object.values(bank.identities)) {
+        const opened = await openBundle({
+          path: sealed.path,
+          identity,
+          trust: bank.bankTrust,
+          now: new Date(),
+          expectSenderRole: 'inner',
+        });
+        expect(await collect(opened.body)).toEqual(body);
+      }
+    });
+
+    it('rotates a token encryption key, new-only: after the CRL revoking the old certificate is installed at the county, bundles are sealed to the new token key alone; a bank with only the old key cannot open them', async () => {
+      const bank = await rotatedTokenBank('bank-t-new-only');
+      const oldCert = (await loadTrustStore(bank.countyTrust)).peers.find((c) => c.keyId === bank.oldKeyId);
+      await revokeCertificate({
+        caDir: world.caDir,
+        caPassphrase: CA_PASSPHRASE,
+        serial: oldCert?.serial ?? 'missing',
+        reason: 'superseded',
+      });
+      const crlFile = join(root, 'crl-token-new-only.pem');
+      await createCrl({ caDir: world.caDir, caPassphrase: CA_PASSPHRASE, out: crlFile });
+      await importCrl({ trustDir: bank.countyTrust, crlFile });
+      const recipients = recipientCertificates(
+        await loadTrustStore(bank.countyTrust),
+        'bank-t-new-only',
+        new Date(),
+      );
+      expect(recipients.map((c) => c.keyId)).toEqual([bank.newKeyId]);
+      const body = Buffer.from('sealed to the new token key only');
+      const sealed = await seal(world, 'gov', recipients, body, 'token-new-only.gbb');
+      expect(sealed.header.recipients.map((r) => r.keyId)).toEqual([bank.newKeyId]);
+      for (const identity of [bank.identities.both, bank.identities.newOnly]) {
+        const opened = await openBundle({
+          path: sealed.path,
+          identity,
+          trust: bank.bankTrust,
+          now: new Date(),
+          expectSenderRole: 'inner',
+        });
+        expect(await collect(opened.body)).toEqual(body);
+      }
+      await expect(
+        openBundle({
+          path: sealed.path,
+          identity: bank.identities.oldOnly,
+          trust: bank.bankTrust,
+          now: new Date(),
+          expectSenderRole: 'inner',
+        }),
+      ).rejects.toMatchObject({ code: 'VERIFY_NOT_FOR_US' });
     });
 
     describe.skipIf(!existsSync(BIN.keys))('a whole bridge whose bank keeps its keys in a token', () => {
