@@ -1,7 +1,10 @@
 // Opening a received bundle (design 4): every refusal that can be decided from the header happens before
 // a single byte is decrypted, each with its own VerificationError code; the body is then streamed
-// segment by segment, and the final signature is checked before the last plaintext is released.
+// segment by segment, and the final signature is checked before the last plaintext is released. When a
+// segment fails authentication, and only then, the reader finds out why (re-flagged, reordered, or
+// altered / from another bundle) so that each of these refusals has its own code.
 import { open, type FileHandle } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { VerificationError } from '../shared/errors.js';
 import { parseHeader } from './header.js';
 import { identitySecrets, type DecryptionKey } from './identity.js';
@@ -20,6 +23,7 @@ import {
   PREFIX_LENGTH,
 } from './limits.js';
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
+import type { SegmentCodec } from './segment-construction.js';
 import { startSegmentSession } from './segment-worker.js';
 import { createSuiteHash, labelledDigest, segmentCipher, suiteNamed } from './suites.js';
 import { publicKeyOf, resolveSigner } from './trust-store.js';
@@ -38,10 +42,10 @@ export interface OpenedBundle {
   header: BundleHeader;
   signer: PeerCertificate;
   /**
-   * Plaintext in order. Throws VerificationError (tampered/truncated/reordered segment, bad final
-   * signature) while iterating. The final signature is checked before the last segment is released and
-   * before the iterator completes, so a consumer that only commits after a clean, complete iteration
-   * never commits unverified data. Can be iterated once.
+   * Plaintext in order. Throws VerificationError (tampered, reordered, re-flagged or truncated segment,
+   * bad final signature) while iterating. The final signature is checked before the last segment is
+   * released and before the iterator completes, so a consumer that only commits after a clean, complete
+   * iteration never commits unverified data. Can be iterated once.
    */
   body: AsyncIterable<Buffer>;
   /** Available after body was fully consumed: 'sha256:<hex>' (intl-v1) or 'sm3:<hex>' (sm-v1) of the plaintext. */
@@ -306,7 +310,17 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           length < SEGMENT_TAG_LENGTH ||
           length > maxLength
         ) {
-          throw tampered(`segment ${index} has an invalid frame (flags ${flags}, length ${length})`, where);
+          // Failure path only: a short segment flagged "more" may be this bundle's last segment whose
+          // flag was cleared. Its length is within the bounds of a segment, so reading it stays bounded.
+          if (flags === FLAG_MORE && length >= SEGMENT_TAG_LENGTH && length < maxLength) {
+            if (await opensAsLast(reader, segments, index, length)) throw reflagged(index, false, where);
+          }
+          throw tampered(
+            `Segment ${index} has an invalid frame (flags ${flags}, length ${length}; a segment needs ` +
+              `flags 0 and length ${maxLength}, or flags 1 and length ${SEGMENT_TAG_LENGTH}..${maxLength} ` +
+              'when last)',
+            where,
+          );
         }
         if (index >= MAX_SEGMENTS || readTotal + length - SEGMENT_TAG_LENGTH > MAX_PLAINTEXT_BYTES) {
           throw new VerificationError(
@@ -323,7 +337,7 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
         return { index, last, sealed };
       };
       // Read ahead (docs/decisions-crypto.md C10): up to READ_AHEAD segments are read in the thread pool
-      // while this thread decrypts and the digest worker hashes. Reads stay strictly sequential (each
+      // while this thread decrypts and the segment worker hashes. Reads stay strictly sequential (each
       // starts after the one before), and a read problem is reported in order, as without read-ahead.
       const reads: Promise<Awaited<ReturnType<typeof readNext>> | undefined>[] = [];
       let tail: Promise<Awaited<ReturnType<typeof readNext>> | undefined> = Promise.resolve(undefined);
@@ -354,11 +368,8 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           try {
             plaintext = segments.open(next.index, last, next.sealed);
           } catch (error) {
-            throw tampered(
-              `segment ${next.index} fails authentication (altered, reordered or spliced)`,
-              where,
-              error,
-            );
+            // Failure path only: find out why, then report it (the previous segment is released first).
+            throw await diagnoseSegment(segments, next.index, last, next.sealed, where, error);
           }
         } catch (error) {
           if (held) yield await held;
@@ -443,6 +454,109 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
 
 /** Segments read ahead of the one being decrypted (each at most segmentSize + 16 bytes in memory). */
 const READ_AHEAD = 2;
+
+/**
+ * How far from its position a segment that fails authentication is looked for among this bundle's other
+ * counters (docs/bundle-format.md section 7.1), and how many bytes that search may authenticate. Cost,
+ * paid only when a segment fails and so at most once per refused bundle: up to 1 + 2 × 2 × window
+ * extra authentications of that one segment, the window shrinking for large segments so that the
+ * search authenticates at most about 256 MiB: 257 attempts for 1 MiB segments (about 0.3 s of
+ * AES-256-GCM or 1 s of HMAC-SM3 on one core), 17 for the 16 MiB maximum. It yields to the event loop
+ * between counters. Swaps, duplicates and drops of nearby segments are found after a few attempts; a
+ * segment that was altered or comes from another bundle pays the whole search.
+ */
+const DIAGNOSIS_WINDOW = 64;
+const DIAGNOSIS_BUDGET_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Why segment `index` (read as flagged `last`) did not authenticate: with the other last flag it does
+ * (re-flagged), or as another counter of this bundle near its position (reordered, duplicated or
+ * dropped), or not at all (altered, or from another bundle: with its own data key and header digest as
+ * AAD, another bundle's segment looks exactly like random bytes). Every plaintext opened here is zeroed
+ * and dropped; nothing is released.
+ */
+async function diagnoseSegment(
+  segments: SegmentCodec,
+  index: number,
+  last: boolean,
+  sealed: Buffer,
+  where: string,
+  cause: unknown,
+): Promise<VerificationError> {
+  const opensAs = (counter: number, asLast: boolean): boolean => {
+    try {
+      segments.open(counter, asLast, sealed).fill(0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (opensAs(index, !last)) return reflagged(index, last, where, cause);
+  const segmentBytes = Math.max(sealed.length - SEGMENT_TAG_LENGTH, 1);
+  const window = Math.min(
+    DIAGNOSIS_WINDOW,
+    Math.max(1, Math.floor(DIAGNOSIS_BUDGET_BYTES / (4 * segmentBytes))),
+  );
+  for (let distance = 1; distance <= window; distance++) {
+    await nextTurn(); // keep the event loop (other workers, timers) responsive on a long search
+    for (const counter of [index - distance, index + distance]) {
+      if (counter < 0 || counter >= MAX_SEGMENTS) continue;
+      for (const asLast of [last, !last]) {
+        if (!opensAs(counter, asLast)) continue;
+        const flag =
+          asLast === last ? '' : `, its last flag changed from ${asLast ? 1 : 0} to ${last ? 1 : 0}`;
+        return new VerificationError(
+          'VERIFY_SEGMENT_REORDERED',
+          `Segments out of order: position ${index} holds segment ${counter} of this bundle${flag} ` +
+            '(segments were reordered, duplicated or dropped after sealing)',
+          {
+            where,
+            hint: 'Quarantine the bundle and request a resend; no data from it may be used',
+            cause,
+          },
+        );
+      }
+    }
+  }
+  return tampered(
+    `Segment ${index} fails authentication: its bytes were altered, or it comes from another bundle ` +
+      '(the two cannot be told apart: every bundle has its own data key and authenticates its segments ' +
+      `against its own header digest); it is no other segment of this bundle within ${window} positions`,
+    where,
+    cause,
+  );
+}
+
+/** Reads the segment of a short frame flagged "more" and tells whether it authenticates as the last one. */
+async function opensAsLast(
+  reader: SequentialReader,
+  segments: SegmentCodec,
+  index: number,
+  length: number,
+): Promise<boolean> {
+  try {
+    segments.open(index, true, await reader.read(length, `segment ${index}`)).fill(0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Segment `index` authenticates only with the other last flag; `flaggedLast` is what its frame says. */
+function reflagged(index: number, flaggedLast: boolean, where: string, cause?: unknown): VerificationError {
+  const message = flaggedLast
+    ? `Segment ${index} is flagged as the last segment but is not: the segments after it were removed ` +
+      'and its flag was changed, so the bundle is cut short'
+    : `Segment ${index} is the last segment but is flagged as followed by more: its flag was changed ` +
+      'so that data could be appended after it';
+  return new VerificationError('VERIFY_SEGMENT_REFLAGGED', message, {
+    where,
+    hint:
+      'Quarantine the bundle and request a resend; a frame was altered on purpose, ' +
+      'this is not a transfer error',
+    cause,
+  });
+}
 
 function tampered(message: string, where: string, cause?: unknown): VerificationError {
   return new VerificationError('VERIFY_SEGMENT_TAMPERED', message, {

@@ -82,11 +82,23 @@ export type VerificationErrorCode =
   | 'VERIFY_BUNDLE_NOT_YET_VALID'
   | 'VERIFY_REPLAYED'
   | 'VERIFY_UNWRAP_FAILED'
+  /**
+   * A segment frame is invalid, or a segment authenticates under no counter near its position: its bytes
+   * were altered or it comes from another bundle (cryptographically the same thing: each bundle has its
+   * own data key and header digest).
+   */
   | 'VERIFY_SEGMENT_TAMPERED'
+  /** A segment authenticates, but as another segment of this bundle: reordered, duplicated or dropped. */
+  | 'VERIFY_SEGMENT_REORDERED'
+  /** A segment authenticates only with the other last flag: cut short (flag set) or extended (cleared). */
+  | 'VERIFY_SEGMENT_REFLAGGED'
+  /**
+   * The file ends early (in the prefix, header, a frame, a segment or the final signature): cut short in
+   * transit or still being written.
+   */
   | 'VERIFY_TRUNCATED'
   | 'VERIFY_TRAILING_DATA'
   | 'VERIFY_FINAL_SIGNATURE'
-  | 'VERIFY_DIGEST_MISMATCH'
   /** The bundle file could not be opened (missing, permissions, I/O): usually transient, not a forgery. */
   | 'VERIFY_FILE_UNREADABLE';
 

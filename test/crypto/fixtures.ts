@@ -1,6 +1,7 @@
 // A small, real key world for the crypto tests: one CA, an inner node, three banks, trust folders, all
-// issued for one suite (intl-v1 by default, or the national sm-v1). Generated once per test file (or per
-// suite in a describe.each) because key generation and certificate signing are real.
+// issued for one suite (intl-v1 by default, or the national sm-v1), with Ed25519 or ECDSA P-256 signing
+// keys, and optionally some nodes' keys in a PKCS#11 token. Generated once per test file (or per suite in
+// a describe.each) because key generation and certificate signing are real.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import {
   type SuiteName,
   type TrustStore,
 } from '../../crypto/index.js';
+import type { TokenOptions } from '../../crypto/token-issue.js';
 
 export const CA_PASSPHRASE = 'ca passphrase for tests only';
 export const NODE_PASSPHRASE = 'node passphrase for tests only';
@@ -31,6 +33,8 @@ export interface World {
   caDir: string;
   /** The suite every node of this world was issued for (and so seals with). */
   suite: SuiteName;
+  /** intl-v1 only: the signing algorithm of every node issued with key files (default Ed25519). */
+  signAlgorithm?: IntlSigningAlgorithm;
   keysDir(name: string): string;
   trustDir(name: string): string;
   identities: Record<string, Identity>;
@@ -38,8 +42,22 @@ export interface World {
   cleanup(): void;
 }
 
+/** The signing algorithms of intl-v1 (sm-v1 always signs with SM2). */
+export type IntlSigningAlgorithm = 'ed25519' | 'ecdsa-p256';
+
+export interface WorldOptions {
+  /** intl-v1 only: sign with ECDSA P-256 instead of Ed25519 (every node issued with key files). */
+  signAlgorithm?: IntlSigningAlgorithm;
+  /**
+   * Nodes whose key pairs are generated in a PKCS#11 token (P-256, intl-v1) instead of key files. The
+   * token must exist, and the PIN be in `options.pinEnv`, before the world is created (see
+   * test/crypto/softhsm.ts).
+   */
+  token?: { nodes: readonly string[]; options: TokenOptions };
+}
+
 export async function issueNode(
-  world: { root: string; caDir: string; suite?: SuiteName },
+  world: { root: string; caDir: string; suite?: SuiteName; signAlgorithm?: IntlSigningAlgorithm },
   name: string,
   role: NodeRole,
   extra: { now?: Date; days?: number; caDir?: string } = {},
@@ -53,6 +71,7 @@ export async function issueNode(
     outDir: dir,
     passphrase: NODE_PASSPHRASE,
     suite: world.suite ?? 'intl-v1',
+    ...(world.signAlgorithm ? { signAlgorithm: world.signAlgorithm } : {}),
     ...(extra.now ? { now: extra.now } : {}),
     ...(extra.days ? { days: extra.days } : {}),
   });
@@ -61,24 +80,44 @@ export async function issueNode(
 
 /**
  * CA + nodes gov (inner), bank-a, bank-b, bank-c (outer); trust folders for gov and bank-a/b/c. The CA
- * is Ed25519 unless `caAlgorithm` says otherwise ('sm2' for a fully national chain).
+ * is Ed25519 unless `caAlgorithm` says otherwise ('sm2' for a fully national chain); `options` chooses
+ * ECDSA P-256 signing keys, or token-held keys for some nodes.
  */
 export async function createWorld(
   suite: SuiteName = 'intl-v1',
   caAlgorithm: InitCaOptions['algorithm'] = 'ed25519',
+  options: WorldOptions = {},
 ): Promise<World> {
   const root = mkdtempSync(join(tmpdir(), 'bridge-crypto-'));
   const caDir = join(root, 'ca');
   mkdirSync(join(root, 'out'));
   await initCa({ dir: caDir, passphrase: CA_PASSPHRASE, name: 'Test Bridge CA', algorithm: caAlgorithm });
-  const w = { root, caDir, suite };
+  const w = {
+    root,
+    caDir,
+    suite,
+    ...(options.signAlgorithm ? { signAlgorithm: options.signAlgorithm } : {}),
+  };
   for (const [name, role] of [
     ['gov', 'inner'],
     ['bank-a', 'outer'],
     ['bank-b', 'outer'],
     ['bank-c', 'outer'],
   ] as const) {
-    await issueNode(w, name, role);
+    if (options.token?.nodes.includes(name)) {
+      // Loaded only here, so that worlds without tokens never load the PKCS#11 binding.
+      const { issueTokenNodeKeys } = await import('../../crypto/token-issue.js');
+      await issueTokenNodeKeys({
+        caDir,
+        caPassphrase: CA_PASSPHRASE,
+        role,
+        name,
+        outDir: join(root, 'keys', name),
+        token: options.token.options,
+      });
+    } else {
+      await issueNode(w, name, role);
+    }
   }
   const keysDir = (name: string): string => join(root, 'keys', name);
   const trustDir = (name: string): string => join(root, 'trust', name);
@@ -110,6 +149,7 @@ export async function createWorld(
     root,
     caDir,
     suite,
+    ...(options.signAlgorithm ? { signAlgorithm: options.signAlgorithm } : {}),
     keysDir,
     trustDir,
     identities,
