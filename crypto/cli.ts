@@ -21,7 +21,7 @@ import {
 } from './authority.js';
 import type { SigningAlgorithm } from './certificates.js';
 import { x509 } from './certificates.js';
-import { extractBundleEvidence, inspectBundle } from './inspect.js';
+import { describeInspection, extractBundleEvidence, inspectBundle } from './inspect.js';
 import { loadTrustStore } from './trust-store.js';
 import type { NodeRole } from './types.js';
 import { join } from 'node:path';
@@ -319,7 +319,8 @@ function buildProgram(): Command {
   program
     .command('inspect')
     .description(
-      'print a bundle header and, with --trust, the signer and a verdict on the header (nothing is decrypted)',
+      'print a bundle header and, with --trust, the signer certificate, its chain to the trusted CA, revocation, ' +
+        'bundle validity and a verdict on the header (nothing is decrypted); exit status 3 when the verdict is negative',
     )
     .argument('<bundle>', 'bundle file')
     .option('--trust <dir>', 'trust folder to verify the sender against')
@@ -328,7 +329,7 @@ function buildProgram(): Command {
     )
     .option(
       '--extract <dir>',
-      'write header.json, header.preimage, header.sig, signer and CA certificates for an openssl check',
+      'write header.json, header.preimage, header.sig, signer and CA certificates (and crl.pem) for an openssl check (docs/key-rotation.md, 5)',
     )
     .option('--json', 'print JSON')
     .action(
@@ -336,34 +337,27 @@ function buildProgram(): Command {
         bundle: string,
         o: { trust?: string; expectRole?: NodeRole; extract?: string; json?: boolean },
       ) => {
+        if (o.extract && !o.trust)
+          throw new Error('--extract needs --trust, to know the signer certificate and the CA');
         const trust = o.trust ? await loadTrustStore(resolve(o.trust)) : undefined;
+        const now = new Date();
         const result = await inspectBundle({
           path: resolve(bundle),
+          now,
           ...(trust ? { trust } : {}),
           ...(o.expectRole ? { expectSenderRole: o.expectRole } : {}),
         });
-        if (o.json) {
-          print(JSON.stringify(result, null, 2));
-        } else {
-          print(JSON.stringify(result.header, null, 2));
-          print(`header: ${result.headerBytes} bytes, ${result.headerDigest}`);
-          if (result.signer)
-            print(
-              `signer: ${result.signer.name} (${result.signer.role}) key ${result.signer.keyId} serial ${result.signer.serial}`,
-            );
-          print(
-            `verdict: ${result.verdict.ok ? 'OK' : 'NOT VERIFIED'} [${result.verdict.code}] ${result.verdict.message}`,
-          );
-        }
-        if (o.extract) {
-          if (!trust) throw new Error('--extract needs --trust, to know the signer certificate and the CA');
+        if (o.json) print(JSON.stringify(result, null, 2));
+        else for (const line of describeInspection(result)) print(line);
+        if (o.extract && trust) {
           const files = await extractBundleEvidence({
             path: resolve(bundle),
             trust,
             outDir: resolve(o.extract),
+            now,
           });
           process.stderr.write(
-            `extracted ${files.length} files to ${resolve(o.extract)} (see docs/key-rotation.md)\n`,
+            `extracted ${files.length} files to ${resolve(o.extract)} (see docs/key-rotation.md, 5)\n`,
           );
         }
         if (trust && !result.verdict.ok) process.exitCode = 3;
@@ -453,7 +447,10 @@ function buildProgram(): Command {
   const audit = program.command('audit').description('the hash-chained audit log of key events');
   audit
     .command('verify')
-    .description('check the audit log chain; prints the head hash to compare with the one recorded last time')
+    .description(
+      'check the audit log chain; prints the head hash to compare with the one recorded last time, ' +
+        'or BROKEN and each edited, removed or reordered entry by line (exit status 4)',
+    )
     .option('--ca <dir>', 'CA folder (CA_DIR/audit.log)')
     .option('--trust <dir>', 'trust folder (TRUST_DIR/audit.log)')
     .option('--file <file>', 'an audit log file')
