@@ -14,6 +14,12 @@ function figure(value: number): string {
   return value.toPrecision(3);
 }
 
+/** The ratio; for runs measured each beside its own baseline run, the median of those per-run ratios. */
+function ratioCell(m: ResultsFile['metrics'][string]): string {
+  if (m.ratio === undefined) return '—';
+  return m.ratios ? `${m.ratio.toFixed(2)} (median of ${m.ratios.length} paired runs)` : m.ratio.toFixed(2);
+}
+
 export function renderResultsTable(results: ResultsFile): string {
   const machine = results.machine as Record<string, string | number | undefined>;
   const lines = [
@@ -25,7 +31,7 @@ export function renderResultsTable(results: ResultsFile): string {
   for (const [name, m] of Object.entries(results.metrics)) {
     const baseline = m.baseline ? `${figure(m.baseline.median)} ${m.unit}: ${m.baseline.what}` : '—';
     lines.push(
-      `| ${name} | ${figure(m.median)} ${m.unit} | ${figure(m.min)} – ${figure(m.max)} | ${baseline} | ${m.ratio === undefined ? '—' : m.ratio.toFixed(2)} |`,
+      `| ${name} | ${figure(m.median)} ${m.unit} | ${figure(m.min)} – ${figure(m.max)} | ${baseline} | ${ratioCell(m)} |`,
     );
   }
   return lines.join('\n');
