@@ -11,7 +11,7 @@ export {
   nodeCertificates,
   type CertificateExpiry,
 } from './trust-store.js';
-export { trustWatcher, watchTrustFolder, TRUST_CHECK_MS } from './trust-watch.js';
+export { trustWatcher, watchNodeTrust, watchTrustFolder, TRUST_CHECK_MS } from './trust-watch.js';
 export { sealBundle, type SealRequest, type SealResult } from './seal.js';
 export { openBundle, readBundleHeader, type OpenRequest, type OpenedBundle } from './open.js';
 export {

@@ -59,6 +59,24 @@ export async function watchTrustFolder(opts: TrustWatchOptions): Promise<void> {
   }
 }
 
+/** A node context: its trust folder, its logger, and the trust its bundles are sealed and opened with. */
+export interface TrustHolder {
+  settings: { folders: { trust: string } };
+  logger: Logger;
+  trust: TrustStore;
+}
+
+/** watchTrustFolder for a node's context: reloads replace ctx.trust, which every seal and open reads. */
+export function watchNodeTrust(ctx: TrustHolder, stop: TrustWatchOptions['stop']): Promise<void> {
+  return watchTrustFolder({
+    trustDir: ctx.settings.folders.trust,
+    logger: ctx.logger,
+    current: () => ctx.trust,
+    replace: (trust) => (ctx.trust = trust),
+    stop,
+  });
+}
+
 /** One look at a time (for tests and for callers with their own loop): reloads if the folder changed. */
 export function trustWatcher(opts: Omit<TrustWatchOptions, 'stop' | 'intervalMs'>): {
   check(): Promise<'unchanged' | 'reloaded' | 'failed'>;

@@ -4,7 +4,7 @@
 // pid into state/inner-node.pid while it runs, so a restore can tell that the state is in use.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { watchTrustFolder } from '../crypto/index.js';
+import { watchNodeTrust } from '../crypto/index.js';
 import { handlePendingSignals } from '../shared/cli-support.js';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError, SourceError } from '../shared/errors.js';
@@ -62,13 +62,7 @@ export async function runInnerDaemon(ctx: InnerContext, stop: Stopper): Promise<
     await Promise.all([
       exportLoop(ctx, stop),
       // A certificate or CRL the officer installs is used from the next bundle on (docs/key-rotation.md).
-      watchTrustFolder({
-        trustDir: ctx.settings.folders.trust,
-        logger: ctx.logger,
-        current: () => ctx.trust,
-        replace: (trust) => (ctx.trust = trust),
-        stop,
-      }),
+      watchNodeTrust(ctx, stop),
     ]);
   } finally {
     await metrics?.stop();

@@ -4,7 +4,7 @@
 // same stop signal: the metrics file writer (metrics.file) and the loan applications watcher
 // (lending.model + lending.policy, lending.watch).
 import { watch } from 'chokidar';
-import { watchTrustFolder } from '../crypto/index.js';
+import { watchNodeTrust } from '../crypto/index.js';
 import { handlePendingSignals } from '../shared/cli-support.js';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
@@ -107,13 +107,7 @@ export async function runOuterDaemon(
       // The current encryption certificate, announced to the inner nodes at start and when due.
       watchCertificates(ctx, stop),
       // A CRL or certificate the officer installs is in force from the next bundle on (key-rotation.md).
-      watchTrustFolder({
-        trustDir: ctx.settings.folders.trust,
-        logger: ctx.logger,
-        current: () => ctx.trust,
-        replace: (trust) => (ctx.trust = trust),
-        stop,
-      }),
+      watchNodeTrust(ctx, stop),
     ]);
   } finally {
     await watcher.close();
