@@ -28,7 +28,7 @@ import {
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
 import { randomBundleId } from './primitives.js';
 import * as nodeCrypto from 'node:crypto';
-import { segmentCodec } from './segment-construction.js';
+import { forgetRecipe, segmentCodec } from './segment-construction.js';
 import { startSegmentSession, workerBacklog, type SegmentSession } from './segment-worker.js';
 import { createSuiteHash, defaultSuiteFor, labelledDigest, suiteNamed, type Suite } from './suites.js';
 import { publicKeyOf } from './trust-store.js';
@@ -62,9 +62,8 @@ export interface SealRandomness {
   ephemeralKeys?: KeyObject[];
 }
 
-/** Streams body into outputPath: temp name, fsync, rename. Memory bounded regardless of body size. */
 // Segment buffers are shared memory, which the idle segment worker is slow to let go of: a pool reused
-// across bundles keeps a long export at a few buffers instead of three per bundle (measured: 5
+// across bundles keeps a long export at a few buffers instead of four per bundle (measured: 5
 // million rows exported in 243 MB instead of 375-466 MB).
 const POOL_LIMIT = 6;
 const segmentPool = new Map<number, Buffer[]>();
@@ -80,6 +79,7 @@ function giveSegment(buffer: Buffer): void {
   segmentPool.set(size, pool);
 }
 
+/** Streams body into outputPath: temp name, fsync, rename. Memory bounded regardless of body size. */
 export async function sealBundle(req: SealRequest): Promise<SealResult> {
   return sealBundleWith(req, {});
 }
@@ -189,12 +189,11 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     // stays bounded whatever the body size.
     work = startSegmentSession(suite.hash, recipe);
     const worker = work;
-    const free: Buffer[] = [];
+    // Both threads hold the segment keys as KeyObjects now (the worker got a copy with its session).
+    forgetRecipe(recipe);
     const inFlight: Promise<Buffer>[] = [];
     let allocated = 0;
     const nextBuffer = async (): Promise<Buffer> => {
-      const reusable = free.pop();
-      if (reusable) return reusable;
       if (allocated < SEGMENTS_IN_FLIGHT) {
         allocated += 1;
         return takeSegment(segmentSize);
@@ -272,7 +271,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
     work = undefined;
     const plaintextDigest = await worker.digest();
     // Every segment buffer is back from the worker now: keep them for the next bundle.
-    for (const buffer of [...(await Promise.all(inFlight)), ...free]) giveSegment(buffer);
+    for (const buffer of await Promise.all(inFlight)) giveSegment(buffer);
     const finalSignature = suite.sign(
       secrets.signKey,
       finalSignaturePreimage(
@@ -293,6 +292,7 @@ export async function sealBundleWith(req: SealRequest, fixed: SealRandomness): P
       plaintextDigest: labelledDigest(suite, plaintextDigest),
     };
   } catch (error) {
+    dataKey.fill(0);
     work?.abort();
     await out?.flushed().catch(() => undefined);
     await handle?.close().catch(() => undefined);
@@ -363,15 +363,21 @@ function checkRecipients(recipients: PeerCertificate[], suite: Suite, where: str
  * the disk write-back as it goes: after every FLUSH_EVERY bytes a datasync runs in the thread pool
  * beside the writes, so the fsync before the rename (publishFile) finds little left to do. Measured
  * with a 256 MiB seal here: the final fsync alone took 70-100 ms, about a quarter of the seal; with
- * a flush every 16 MiB it takes 3-10 ms and the whole seal is 25-35 % shorter (C10).
+ * a flush every 16 MiB it takes 1-10 ms and the whole seal is 25-35 % shorter (C10).
  */
 class SequentialWriter {
   position = 0;
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
+  /**
+   * The first failed write-back. Linux reports a write-back error to one sync only, so the fsync in
+   * publishFile could succeed after this one failed: the error is kept and fails the seal.
+   */
+  private failure: Error | undefined;
   constructor(private readonly handle: FileHandle) {}
 
   async write(...buffers: Uint8Array[]): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
     // One system call for a frame and its segment; a short write (rare) is finished piece by piece.
     const total = buffers.reduce((sum, b) => sum + b.length, 0);
     const { bytesWritten } = await this.handle.writev(buffers, this.position);
@@ -388,18 +394,23 @@ class SequentialWriter {
     this.unflushed += total;
     if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
       this.unflushed = 0;
-      // One write-back at a time; its failure is reported by flushed(), which the sealer awaits.
-      const flush = this.handle.datasync().finally(() => {
-        if (this.flushing === flush) this.flushing = undefined;
-      });
-      flush.catch(() => undefined);
+      // One write-back at a time; a failure is kept and reported by the next write or by flushed().
+      const flush = this.handle
+        .datasync()
+        .catch((error: unknown) => {
+          this.failure ??= error instanceof Error ? error : new Error(String(error));
+        })
+        .finally(() => {
+          if (this.flushing === flush) this.flushing = undefined;
+        });
       this.flushing = flush;
     }
   }
 
-  /** Waits for the write-back in progress, if any (before the handle closes). */
+  /** Waits for the write-back in progress, if any (before the handle closes); throws if one failed. */
   async flushed(): Promise<void> {
     await this.flushing;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 

@@ -66,8 +66,9 @@ export function segmentCodec(crypto: typeof NodeCrypto, recipe: SegmentRecipe): 
   }
   if (recipe.cipher !== 'sm4-ctr' || !recipe.macKey)
     throw new Error(`Unknown segment cipher ${recipe.cipher}`);
-  const encKey = Buffer.from(recipe.key);
-  const macKey = Buffer.from(recipe.macKey);
+  // KeyObjects hold their own copies, so the recipe's bytes can be zeroed once the codec exists.
+  const encKey = crypto.createSecretKey(recipe.key);
+  const macKey = crypto.createSecretKey(recipe.macKey);
   const counterBlock = (nonce: Buffer): Buffer => Buffer.concat([nonce, Buffer.alloc(4)]);
   const tagOf = (nonce: Buffer, ciphertext: Uint8Array): Buffer =>
     crypto.createHmac('sm3', macKey).update(aad).update(nonce).update(ciphertext).digest().subarray(0, TAG);
@@ -93,4 +94,10 @@ export function segmentCodec(crypto: typeof NodeCrypto, recipe: SegmentRecipe): 
       return plaintext;
     },
   };
+}
+
+/** Zeroes the key bytes of a recipe once every codec and worker session that needs them exists. */
+export function forgetRecipe(recipe: SegmentRecipe): void {
+  recipe.key.fill(0);
+  recipe.macKey?.fill(0);
 }

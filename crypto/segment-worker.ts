@@ -12,7 +12,9 @@
 // in place) or transferred ArrayBuffers (moved, not copied), in both directions.
 //
 // The worker's source is inline (evaluated as CommonJS) rather than a file next to this one, so that
-// it runs the same from dist/ and from the TypeScript sources under vitest.
+// it runs the same from dist/ and from the TypeScript sources under vitest. It includes
+// segmentCodec's own source text (Function.prototype.toString): a coverage tool that rewrites
+// function bodies (istanbul) would break the worker; V8 coverage does not.
 import { Worker } from 'node:worker_threads';
 import { segmentCodec, type SegmentRecipe } from './segment-construction.js';
 
@@ -34,15 +36,14 @@ const view = (m) => new Uint8Array(m.data, m.offset, m.length);
 const back = (m) => (m.data instanceof SharedArrayBuffer ? [] : [m.data]);
 parentPort.on('message', (m) => {
   try {
+    // start and drop are never answered; every other request gets exactly one reply, in order.
+    if (m.op === 'start') return start(m);
+    if (m.op === 'drop') return void sessions.delete(m.id);
     const session = sessions.get(m.id);
-    if (m.op === 'start') {
-      sessions.set(m.id, {
-        hash: crypto.createHash(m.alg),
-        codec: m.recipe ? segmentCodec(crypto, m.recipe) : undefined,
-        recipe: m.recipe,
-      });
-    } else if (m.op === 'update') {
-      if (session) session.hash.update(view(m));
+    if (!session) throw new Error('no such session');
+    if (session.error) throw new Error(session.error);
+    if (m.op === 'update') {
+      session.hash.update(view(m));
       parentPort.postMessage({ id: m.id, op: 'updated', data: m.data }, back(m));
     } else if (m.op === 'seal') {
       const plaintext = view(m);
@@ -52,10 +53,10 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ id: m.id, op: 'sealed', data: m.data, ciphertext: out.buffer, tag }, [...back(m), out.buffer]);
     } else if (m.op === 'digest') {
       const digest = session.hash.digest();
-      forget(m.id);
+      sessions.delete(m.id);
       parentPort.postMessage({ id: m.id, op: 'digest', digest });
-    } else if (m.op === 'drop') {
-      forget(m.id);
+    } else {
+      throw new Error('unknown request ' + m.op);
     }
   } catch (error) {
     parentPort.postMessage({ id: m.id, op: 'error', message: String((error && error.message) || error) });
@@ -63,13 +64,21 @@ parentPort.on('message', (m) => {
     Atomics.add(done, 0, 1);
   }
 });
-function forget(id) {
-  const session = sessions.get(id);
-  sessions.delete(id);
-  // The worker's copies of the segment keys (the codec's KeyObject keeps its own, as on the caller).
-  if (session && session.recipe) {
-    session.recipe.key.fill(0);
-    if (session.recipe.macKey) session.recipe.macKey.fill(0);
+// A session that cannot start keeps its reason: its first request is answered with it.
+function start(m) {
+  try {
+    sessions.set(m.id, {
+      hash: crypto.createHash(m.alg),
+      codec: m.recipe ? segmentCodec(crypto, m.recipe) : undefined,
+    });
+  } catch (error) {
+    sessions.set(m.id, { error: String((error && error.message) || error) });
+  } finally {
+    // The codec holds the keys as KeyObjects: the cloned key bytes are not needed any more.
+    if (m.recipe) {
+      m.recipe.key.fill(0);
+      if (m.recipe.macKey) m.recipe.macKey.fill(0);
+    }
   }
 }
 `;
@@ -95,10 +104,10 @@ interface Waiter {
 export interface SegmentSession {
   /**
    * Hashes `data` next and resolves with the same bytes once hashed. Over a SharedArrayBuffer the
-   * worker reads in place (do not change the bytes until the promise settles) and `data` itself is
-   * returned. Otherwise `data`'s whole ArrayBuffer is transferred to the worker, so the caller must own
-   * it (not a pooled Buffer, not a view that others hold) and must use only the returned Buffer
-   * afterwards; `data` itself is detached (length 0).
+   * worker reads in place (do not change the bytes until the promise settles) and a Buffer over the
+   * same memory is returned. A Buffer that is the whole of its ArrayBuffer is transferred to the worker
+   * and back: use only the returned Buffer afterwards, `data` itself is detached (length 0). Any other
+   * Buffer is copied first.
    */
   update(data: Buffer): Promise<Buffer>;
   /**
@@ -239,10 +248,15 @@ class SegmentWorker {
 
 /** The ArrayBuffer to transfer for `data`: its own when it is a plain one, else a private copy. */
 function ownedArrayBuffer(data: Buffer): { buffer: ArrayBuffer; byteOffset: number; byteLength: number } {
-  if (data.buffer instanceof ArrayBuffer && data.buffer.byteLength > Buffer.poolSize) {
-    return { buffer: data.buffer, byteOffset: data.byteOffset, byteLength: data.byteLength };
+  // Only a buffer that is the whole of its ArrayBuffer moves: a view of part of one (a slice, or a small
+  // Buffer in one of Node's shared pool slabs) would detach memory that others hold.
+  if (
+    data.buffer instanceof ArrayBuffer &&
+    data.byteOffset === 0 &&
+    data.byteLength === data.buffer.byteLength
+  ) {
+    return { buffer: data.buffer, byteOffset: 0, byteLength: data.byteLength };
   }
-  // Small buffers may live in Node's shared pool (Buffer.poolSize slabs), which must never be transferred.
   const copy = new Uint8Array(data.byteLength);
   copy.set(data);
   return { buffer: copy.buffer, byteOffset: 0, byteLength: copy.byteLength };

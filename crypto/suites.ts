@@ -7,7 +7,7 @@ import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { isP256 } from './certificates.js';
 import type { DecryptionKey, SigningKey } from './identity.js';
 import { unwrapDataKey, wrapDataKey } from './key-wrap.js';
-import { segmentCodec, type SegmentCodec, type SegmentRecipe } from './segment-construction.js';
+import { forgetRecipe, segmentCodec, type SegmentCodec, type SegmentRecipe } from './segment-construction.js';
 import { signPreimage, verifyPreimage } from './signing.js';
 import { smSuite } from './sm-suite.js';
 import type { Identity, RecipientEntry, SuiteName } from './types.js';
@@ -77,5 +77,11 @@ export function labelledDigest(suite: Suite, digest: Uint8Array): string {
 
 /** The segment cipher of one bundle on the calling thread (the worker runs the same construction). */
 export function segmentCipher(suite: Suite, dataKey: Buffer, headerDigest: Buffer): SegmentCodec {
-  return segmentCodec(nodeCrypto, suite.segmentRecipe(dataKey, headerDigest));
+  const recipe = suite.segmentRecipe(dataKey, headerDigest);
+  try {
+    return segmentCodec(nodeCrypto, recipe);
+  } finally {
+    // The codec's KeyObjects hold copies; the derived keys (sm-v1) and the data key are zeroed here.
+    forgetRecipe(recipe);
+  }
 }

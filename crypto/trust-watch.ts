@@ -1,9 +1,10 @@
 // A running node takes in what a security officer installs in its trust folder, without a restart
 // (docs/key-rotation.md 3 and 4): a bank's new encryption certificate (`bridge-keys import-cert`) is
 // used for the next bundle sealed, and a new CRL (`bridge-keys import-crl`) is in force for the next
-// bundle opened or sealed. Both daemons look at the folder every few seconds: a cheap stamp (name,
-// size and modification time of the CA certificate, the CRL and each peer certificate) and, when it
-// changed, a full reload through loadTrustStore, which checks everything again.
+// bundle opened or sealed. Both daemons look at the folder every 2 seconds: a cheap stamp (name,
+// size and modification time of the CA certificate, the CRL and each peer certificate) and, once a
+// change has held still for two looks, a full reload through loadTrustStore, which checks everything
+// again. A CRL never moves backwards in a running node.
 //
 // A reload that fails (a file copied in half, a CRL that does not verify) keeps the trust the node
 // had, says why in the log once per change, and is tried again at the next change: a daemon never
@@ -79,19 +80,35 @@ export function watchNodeTrust(ctx: TrustHolder, stop: TrustWatchOptions['stop']
 
 /** One look at a time (for tests and for callers with their own loop): reloads if the folder changed. */
 export function trustWatcher(opts: Omit<TrustWatchOptions, 'stop' | 'intervalMs'>): {
-  check(): Promise<'unchanged' | 'reloaded' | 'failed'>;
+  check(): Promise<'unchanged' | 'settling' | 'reloaded' | 'failed'>;
 } {
   // No stamp yet: the first look reloads once, so that a change made between the node's start-up load
   // and this watcher's start is not missed; a reload that finds the same trust says so only at debug.
   let seen: string | undefined;
+  // A change is loaded once it has held still for two looks: a certificate copied by hand (cp) can be
+  // seen half-written, and loadTrustStore would then leave that peer out instead of failing.
+  let settling: string | undefined;
   return {
     async check() {
       const stamp = safeStamp(opts.trustDir);
       if (stamp === seen) return 'unchanged';
+      if (stamp !== settling) {
+        settling = stamp;
+        return 'settling';
+      }
       seen = stamp;
       const before = opts.current();
       try {
         const trust = await loadTrustStore(opts.trustDir);
+        // A CRL only moves forward (import-crl refuses an older one): a removed or older CRL would lift
+        // revocations in a running node, so it is not taken in.
+        const was = before.crlThisUpdate?.getTime();
+        const now = trust.crlThisUpdate?.getTime();
+        if (was !== undefined && (now === undefined || now < was)) {
+          throw new Error(
+            `the CRL ${now === undefined ? 'was removed' : 'is older than the one in force'}; install a current one with bridge-keys import-crl`,
+          );
+        }
         opts.replace(trust);
         const keys = (t: TrustStore): Set<string> => new Set(t.peers.map((p) => `${p.name}/${p.keyId}`));
         const had = keys(before);
