@@ -23,9 +23,10 @@ import {
   PREFIX_LENGTH,
 } from './limits.js';
 import { finalSignaturePreimage, headerSignaturePreimage } from './preimage.js';
-import type { SegmentCodec } from './segment-construction.js';
-import { startSegmentSession } from './segment-worker.js';
-import { createSuiteHash, labelledDigest, segmentCipher, suiteNamed } from './suites.js';
+import * as nodeCrypto from 'node:crypto';
+import { forgetRecipe, segmentCodec, type SegmentCodec } from './segment-construction.js';
+import { SegmentRefused, startSegmentSession, workerBacklog } from './segment-worker.js';
+import { createSuiteHash, labelledDigest, suiteNamed } from './suites.js';
 import { publicKeyOf, resolveSigner } from './trust-store.js';
 import type { BundleHeader, Identity, NodeRole, PeerCertificate, TrustStore } from './types.js';
 
@@ -286,12 +287,15 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
 
   async function* decryptSegments(): AsyncGenerator<Buffer> {
     const handle = await openForReading(req.path);
-    const hashing = startSegmentSession(suite.hash);
+    const recipe = suite.segmentRecipe(dataKey, headerDigest);
+    const segments = segmentCodec(nodeCrypto, recipe);
+    const hashing = startSegmentSession(suite.hash, recipe);
+    // Both threads hold the segment keys as KeyObjects now (the worker got a copy with its session).
+    forgetRecipe(recipe);
     let finished = false;
     try {
       const reader = new SequentialReader(handle, envelope.bodyOffset, where);
       const segmentSize = envelope.header.segmentSize;
-      const segments = segmentCipher(suite, dataKey, headerDigest);
       let counter = 0;
       let total = 0;
       let readCount = 0;
@@ -357,44 +361,86 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           reads.push(tail);
         }
       };
-      // Segment i is released only once segment i+1 authenticated (or failed: then i is released first and
-      // the problem reported after it, exactly as without the pipeline); nothing after a bad segment is
-      // released, and the last segment only after the final signature verified.
-      let held: Promise<Buffer> | undefined;
-      for (;;) {
-        readAhead();
-        let plaintext: Buffer;
-        let last: boolean;
+      /** Puts a segment's read buffer back for the next read, if it is a whole one (not a copy). */
+      const recycle = (sealed: Buffer): void => {
+        const size = segmentSize + SEGMENT_TAG_LENGTH;
+        if (sealed.buffer.byteLength - sealed.byteOffset >= size) {
+          spare.push(Buffer.from(sealed.buffer, sealed.byteOffset, size));
+        }
+      };
+      // Two cores (C10): each segment is opened here or, when the segment worker has nothing queued,
+      // on the worker, which hashes every plaintext in order either way. Up to IN_FLIGHT segments are
+      // being opened while the one before them waits to be released.
+      const inFlight: { last: boolean; result: Promise<Buffer> }[] = [];
+      let dispatchEnded = false;
+      /** Takes the next read (in order) and starts opening it; a failure becomes its result. */
+      const dispatch = async (): Promise<void> => {
+        let result: Promise<Buffer>;
+        let last = true;
         try {
           const next = await reads.shift();
           if (next === undefined) throw new Error('read past the last segment'); // cannot happen
           last = next.last;
           if (last) readsEnded = true;
-          try {
-            plaintext = segments.open(next.index, last, next.sealed);
-            spare.push(
-              Buffer.from(next.sealed.buffer, next.sealed.byteOffset, segmentSize + SEGMENT_TAG_LENGTH),
+          const { index, sealed } = next;
+          if (workerBacklog() <= OPEN_OFFLOAD_BACKLOG) {
+            result = hashing.open(index, last, sealed).then(
+              (opened) => {
+                recycle(opened.sealed);
+                return opened.plaintext;
+              },
+              async (error: unknown) => {
+                if (!(error instanceof SegmentRefused)) throw error;
+                throw await diagnoseSegment(segments, index, last, error.sealed, where, error);
+              },
             );
-          } catch (error) {
-            // Failure path only: find out why, then report it (the previous segment is released first).
-            throw await diagnoseSegment(segments, next.index, last, next.sealed, where, error);
+          } else {
+            let plaintext: Buffer | undefined;
+            try {
+              plaintext = segments.open(index, last, sealed);
+              recycle(sealed);
+            } catch (error) {
+              // Failure path only: find out why (reported once the segment before is released).
+              const diagnosed = await diagnoseSegment(segments, index, last, sealed, where, error);
+              result = Promise.reject(diagnosed);
+            }
+            result ??= hashing.update(plaintext as Buffer);
           }
         } catch (error) {
-          if (held) yield await held;
-          held = undefined;
+          result = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+        if (last) dispatchEnded = true;
+        result.catch(() => undefined); // observed; awaited in order below
+        inFlight.push({ last, result });
+      };
+      // Segment i is released only once segment i+1's outcome is known: authenticated, or failed (then
+      // i is released first and the problem reported after it); nothing after a bad segment is
+      // released, and the last segment only after the final signature verified.
+      let pending: Buffer | undefined;
+      for (;;) {
+        readAhead();
+        while (!dispatchEnded && inFlight.length < IN_FLIGHT) {
+          await dispatch();
+          readAhead();
+        }
+        const head = inFlight.shift();
+        if (head === undefined) throw new Error('no segment in flight'); // cannot happen
+        let plaintext: Buffer;
+        try {
+          plaintext = await head.result;
+        } catch (error) {
+          if (pending) yield pending;
+          pending = undefined;
           throw error;
         }
         total += plaintext.length;
         counter += 1;
-        // Hashed on the worker while this thread releases the previous segment and opens the next.
-        const hashed = hashing.update(plaintext);
-        hashed.catch(() => undefined); // observed; awaited below or on the next round
-        if (held) yield await held;
-        held = hashed;
-        if (!last) continue;
+        if (pending) yield pending;
+        pending = plaintext;
+        if (!head.last) continue;
 
-        const lastPlaintext = await held;
-        held = undefined;
+        const lastPlaintext = pending;
+        pending = undefined;
         const signatureLength = (await reader.read(2, 'final signature length')).readUInt16BE(0);
         if (signatureLength === 0 || signatureLength > MAX_SIGNATURE_BYTES) {
           throw new VerificationError(
@@ -462,6 +508,10 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
 
 /** Segments read ahead of the one being decrypted (each at most segmentSize + 16 bytes in memory). */
 const READ_AHEAD = 2;
+/** Segments being opened (here or on the worker) while the one before them waits to be released. */
+const IN_FLIGHT = 3;
+/** A segment is opened on the worker when it has at most this many requests queued (C10). */
+const OPEN_OFFLOAD_BACKLOG = 1;
 
 /**
  * How far from its position a segment that fails authentication is looked for among this bundle's other

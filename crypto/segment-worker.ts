@@ -1,8 +1,8 @@
 // The second core of a seal or an open (docs/decisions-crypto.md C10). Each segment costs two full
 // passes over its bytes: the segment cipher and the plaintext digest the final signature covers
 // (SHA-256 or SM3 over the whole body in order, docs/bundle-format.md 5.2). This worker thread
-// computes the digest of every seal and open in progress, and, when a sealer asks, also seals a
-// segment itself, with the same construction code (segment-construction.ts).
+// computes the digest of every seal and open in progress, and, when the caller asks, also seals or
+// opens a segment itself, with the same construction code (segment-construction.ts).
 // The caller decides per segment from `backlog`: the worker takes a whole segment when it has
 // nothing else queued, so the cipher work splits between the two cores by itself, whatever the
 // relative speed of AES and SHA-256 on the host.
@@ -51,6 +51,21 @@ parentPort.on('message', (m) => {
       session.hash.update(plaintext);
       const out = owned(ciphertext);
       parentPort.postMessage({ id: m.id, op: 'sealed', data: m.data, ciphertext: out.buffer, tag }, [...back(m), out.buffer]);
+    } else if (m.op === 'open') {
+      let plaintext;
+      try {
+        plaintext = session.codec.open(m.counter, m.last, view(m));
+      } catch (error) {
+        // Not authentic: nothing is hashed; the bytes go back for the caller's diagnosis.
+        const message = String((error && error.message) || error);
+        return parentPort.postMessage({ id: m.id, op: 'refused', message, data: m.data }, back(m));
+      }
+      session.hash.update(plaintext);
+      const out = owned(plaintext);
+      parentPort.postMessage(
+        { id: m.id, op: 'opened', data: m.data, plaintext: out.buffer, length: plaintext.length },
+        [...back(m), out.buffer],
+      );
     } else if (m.op === 'digest') {
       const digest = session.hash.digest();
       sessions.delete(m.id);
@@ -92,12 +107,30 @@ type Reply =
       ciphertext: ArrayBuffer;
       tag: Uint8Array;
     }
+  | {
+      id: number;
+      op: 'opened';
+      data: ArrayBuffer | SharedArrayBuffer;
+      plaintext: ArrayBuffer;
+      length: number;
+    }
+  | { id: number; op: 'refused'; data: ArrayBuffer | SharedArrayBuffer; message: string }
   | { id: number; op: 'digest'; digest: Uint8Array }
   | { id: number; op: 'error'; message: string };
 
 interface Waiter {
   resolve(reply: Reply): void;
   reject(error: Error): void;
+}
+
+/** A segment the worker did not open: it does not authenticate. `sealed` is its bytes, given back. */
+export class SegmentRefused extends Error {
+  constructor(
+    message: string,
+    readonly sealed: Buffer,
+  ) {
+    super(message);
+  }
 }
 
 /** A seal or open in progress. Calls are answered in the order they were made. */
@@ -119,6 +152,12 @@ export interface SegmentSession {
     last: boolean,
     data: Buffer,
   ): Promise<{ sealed: [Buffer, Buffer]; plaintext: Buffer }>;
+  /**
+   * Opens segment `counter` (ciphertext || tag; `sealed` as for update()) on the worker and hashes its
+   * plaintext next. Resolves with the plaintext and the sealed bytes back; rejects with SegmentRefused
+   * when it does not authenticate (then nothing is hashed). Needs a recipe at start.
+   */
+  open(counter: number, last: boolean, sealed: Buffer): Promise<{ plaintext: Buffer; sealed: Buffer }>;
   /** The digest of everything hashed, once all of it was. Ends the session. */
   digest(): Promise<Buffer>;
   /** Abandons the session (on an error path); pending calls are answered or rejected, never hang. */
@@ -129,7 +168,7 @@ let shared: SegmentWorker | undefined;
 
 /**
  * Starts a session on the shared worker thread (starting the thread if needed): a plaintext digest
- * ('sha256' or 'sm3'), and with a recipe also segments sealed on the worker.
+ * ('sha256' or 'sm3'), and with a recipe also segments sealed or opened on the worker.
  */
 export function startSegmentSession(algorithm: 'sha256' | 'sm3', recipe?: SegmentRecipe): SegmentSession {
   shared ??= new SegmentWorker();
@@ -223,6 +262,16 @@ class SegmentWorker {
         const reply = expect(await ask({ op: 'seal', counter, last, ...fields }, transfer), 'sealed');
         const tag = Buffer.from(reply.tag.buffer, reply.tag.byteOffset, reply.tag.byteLength);
         return { sealed: [Buffer.from(reply.ciphertext), tag], plaintext: returned(reply.data, fields) };
+      },
+      open: async (counter, last, sealed) => {
+        const { fields, transfer } = carry(sealed);
+        const reply = await ask({ op: 'open', counter, last, ...fields }, transfer);
+        if (reply.op === 'refused') throw new SegmentRefused(reply.message, returned(reply.data, fields));
+        const opened = expect(reply, 'opened');
+        return {
+          plaintext: Buffer.from(opened.plaintext, 0, opened.length),
+          sealed: returned(opened.data, fields),
+        };
       },
       digest: async () => {
         try {

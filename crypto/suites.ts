@@ -2,12 +2,11 @@
 // opening are written once against the Suite interface below; everything that differs between the
 // international suite (intl-v1) and the national one (sm-v1) lives behind it: the hash, the segment
 // AEAD, the data-key wrap and the signature. The container, header, frame and nonce rules are shared.
-import * as nodeCrypto from 'node:crypto';
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { isP256 } from './certificates.js';
 import type { DecryptionKey, SigningKey } from './identity.js';
 import { unwrapDataKey, wrapDataKey } from './key-wrap.js';
-import { forgetRecipe, segmentCodec, type SegmentCodec, type SegmentRecipe } from './segment-construction.js';
+import type { SegmentRecipe } from './segment-construction.js';
 import { signPreimage, verifyPreimage } from './signing.js';
 import { smSuite } from './sm-suite.js';
 import type { Identity, RecipientEntry, SuiteName } from './types.js';
@@ -73,15 +72,4 @@ export function createSuiteHash(suite: Suite): Hash {
 /** `<hash>:<hex>`, the form plaintext and header digests are reported in. */
 export function labelledDigest(suite: Suite, digest: Uint8Array): string {
   return `${suite.hash}:${Buffer.from(digest).toString('hex')}`;
-}
-
-/** The segment cipher of one bundle on the calling thread (the worker runs the same construction). */
-export function segmentCipher(suite: Suite, dataKey: Buffer, headerDigest: Buffer): SegmentCodec {
-  const recipe = suite.segmentRecipe(dataKey, headerDigest);
-  try {
-    return segmentCodec(nodeCrypto, recipe);
-  } finally {
-    // The codec's KeyObjects hold copies; the derived keys (sm-v1) and the data key are zeroed here.
-    forgetRecipe(recipe);
-  }
 }

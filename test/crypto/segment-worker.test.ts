@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as nodeCrypto from 'node:crypto';
 import { segmentCodec } from '../../crypto/segment-construction.js';
-import { startSegmentSession, workerBacklog } from '../../crypto/segment-worker.js';
+import { SegmentRefused, startSegmentSession, workerBacklog } from '../../crypto/segment-worker.js';
 import { suiteNamed } from '../../crypto/suites.js';
 import type { SuiteName } from '../../crypto/types.js';
 import { splitBundle } from '../vectors/generate.js';
@@ -69,6 +69,33 @@ describe.each([
     }
     expect((await session.digest()).equals(createHash(hash).update(v.plaintext).digest())).toBe(true);
     expect(workerBacklog()).toBe(0);
+  });
+
+  it('opens every vector segment on the worker, hashes the plaintext in order, and refuses a damaged one', async () => {
+    const v = vector(suiteName);
+    const suite = suiteNamed(suiteName);
+    const headerDigest = createHash(hash).update(v.headerBytes).digest();
+    const session = startSegmentSession(hash, suite.segmentRecipe(Buffer.from(v.dataKey), headerDigest));
+    for (const [i, expected] of v.sealed.entries()) {
+      const last = i === v.sealed.length - 1;
+      const { plaintext, sealed } = await session.open(i, last, Buffer.from(expected));
+      expect(plaintext.equals(v.plaintext.subarray(i * v.segmentSize, (i + 1) * v.segmentSize))).toBe(true);
+      expect(sealed.equals(expected), 'the sealed bytes come back').toBe(true);
+    }
+    expect((await session.digest()).equals(createHash(hash).update(v.plaintext).digest())).toBe(true);
+
+    // A flipped bit, or the right segment under the wrong counter: refused, bytes given back, nothing hashed.
+    const refusing = startSegmentSession(hash, suite.segmentRecipe(Buffer.from(v.dataKey), headerDigest));
+    const damaged = Buffer.from(v.sealed[0]!);
+    damaged[3]! ^= 1;
+    const refused = await refusing.open(0, false, Buffer.from(damaged)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SegmentRefused);
+    expect((refused as SegmentRefused).sealed.equals(damaged)).toBe(true);
+    await expect(refusing.open(1, false, Buffer.from(v.sealed[0]!))).rejects.toBeInstanceOf(SegmentRefused);
+    const first = await refusing.open(0, false, Buffer.from(v.sealed[0]!));
+    expect(first.plaintext.length).toBe(v.segmentSize);
+    const onlyFirst = createHash(hash).update(v.plaintext.subarray(0, v.segmentSize)).digest();
+    expect((await refusing.digest()).equals(onlyFirst)).toBe(true);
   });
 
   it('mixes worker-sealed and hashed-only segments into one digest, in call order', async () => {
