@@ -368,9 +368,10 @@ export async function openBundle(req: OpenRequest): Promise<OpenedBundle> {
           spare.push(Buffer.from(sealed.buffer, sealed.byteOffset, size));
         }
       };
-      // Two cores (C10): each segment is opened here or, when the segment worker has nothing queued,
-      // on the worker, which hashes every plaintext in order either way. Up to IN_FLIGHT segments are
-      // being opened while the one before them waits to be released.
+      // Two cores (C10): each segment is opened here or, when the segment worker has at most
+      // OPEN_OFFLOAD_BACKLOG requests queued, on the worker, which hashes every plaintext in order
+      // either way. Up to IN_FLIGHT segments are being opened while the one before them waits to be
+      // released. After a failed segment, the ones already started are dropped unreleased.
       const inFlight: { last: boolean; result: Promise<Buffer> }[] = [];
       let dispatchEnded = false;
       /** Takes the next read (in order) and starts opening it; a failure becomes its result. */
