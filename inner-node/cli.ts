@@ -5,8 +5,10 @@ import { Command } from 'commander';
 import { exportAuditChains, verifyAuditChains } from '../crypto/index.js';
 import {
   action,
+  alignedTable,
   cliLogger,
   dayOrInstantOption,
+  describeRanges,
   exitWhenIdle,
   instantOption,
   printAuditReport,
@@ -345,7 +347,7 @@ program
                 String(s.resent),
                 `${s.retentionGaps.length > 0 ? describeRanges(s.retentionGaps) : 'none'}${s.retentionGapsRepaired > 0 ? ` (${s.retentionGapsRepaired} repaired)` : ''}`,
               ]),
-            ),
+            ) + '\n',
           );
         }
         process.stdout.write(maskResidentIdsInText(out.join('')));
@@ -355,31 +357,12 @@ program
     }),
   );
 
-/** Inclusive ranges as text: 2, 5-7. */
-function describeRanges(ranges: readonly (readonly [number, number])[]): string {
-  return ranges.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(', ');
-}
-
 /** An age in seconds as 42 s, 12 min, 3.5 h or 2.0 d. */
 function describeAge(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86_400).toFixed(1)} d`;
-}
-
-/** Rows under headers in aligned columns: the first column left-aligned, numbers right-aligned. */
-function alignedTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => {
-        const width = widths[i] ?? cell.length;
-        return i === 0 || i === cells.length - 1 ? cell.padEnd(width) : cell.padStart(width);
-      })
-      .join('  ')
-      .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
 program

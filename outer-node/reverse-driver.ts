@@ -12,6 +12,7 @@
 // (after the county's 'inner-node export --snapshot', whose placeholders fill it). Acks and requests
 // sent are counted in the state database (table reverse_sent). Runs after the import pass, outside its
 // transactions; a failure to send is logged and never stops importing.
+import { describeRanges } from '../shared/cli-support.js';
 import { parseDuration } from '../shared/config-loader.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_RESEND_SPAN } from '../shared/reverse-lane.js';
@@ -70,11 +71,6 @@ export function missingRanges(
     expected = Math.max(expected, sequence + 1);
   }
   return ranges;
-}
-
-/** Inclusive ranges as text: 2, 5-7. */
-export function describeRanges(ranges: readonly (readonly [number, number])[]): string {
-  return ranges.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(', ');
 }
 
 /** The dataset a main-lane stream carries (streams are named NODE.BANK.DATASET). */

@@ -1,6 +1,7 @@
 // `outer-node status`: per stream, what the ledger says was applied and what is waiting, retrying or
 // quarantined, read from the bank database (ledger), the queue folders and the state database.
 import { readBundleHeader } from '../crypto/index.js';
+import { alignedTable } from '../shared/cli-support.js';
 import type { OuterContext } from './context.js';
 import { datasetOf, missingRanges } from './reverse-driver.js';
 import type { RetentionGap } from './state.js';
@@ -202,18 +203,4 @@ export function formatStatus(status: NodeStatus): string {
     );
   }
   return lines.join('\n');
-}
-
-/** Rows under headers in aligned columns: the first and last left-aligned, the others right-aligned. */
-function alignedTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => {
-        const width = widths[i] ?? cell.length;
-        return i === 0 || i === cells.length - 1 ? cell.padEnd(width) : cell.padStart(width);
-      })
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
 }

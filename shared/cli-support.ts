@@ -160,3 +160,22 @@ export function printAuditReport(report: { lines: string[]; broken: boolean }): 
   for (const line of report.lines) process.stdout.write(`${line}\n`);
   if (report.broken) process.exitCode = 2;
 }
+
+/** Inclusive ranges as text: 2, 5-7. */
+export function describeRanges(ranges: readonly (readonly [number, number])[]): string {
+  return ranges.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(', ');
+}
+
+/** Rows under headers in aligned columns: the first and last left-aligned, the others right-aligned. */
+export function alignedTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => {
+        const width = widths[i] ?? cell.length;
+        return i === 0 || i === cells.length - 1 ? cell.padEnd(width) : cell.padStart(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
